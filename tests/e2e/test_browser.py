@@ -8,7 +8,7 @@ from tests.e2e.helpers import grid_rows, screenshot, wait_drawn
 pytestmark = pytest.mark.browser
 
 
-def test_warehouse_page(server, page):
+def test_warehouse_page(page, server):  # page first: no browser, no server start
     page.goto(server)
     wait_drawn(page, "Last ingests", dataframes=2)
     assert page.get_by_role("heading", name="Warehouse").is_visible()
