@@ -1,8 +1,9 @@
 """Storeboard's Streamlit entry point: page list, shared frame, errors in words (DESIGN §6).
 
-Pages are declared explicitly with st.Page; st.navigation turns off Streamlit's automatic
-discovery of pages/. Nothing may stop this script before st.navigation is called, or Streamlit
-falls back to that discovery and every file in pages/ becomes reachable by URL.
+Pages are declared explicitly with st.Page and live in app_pages/, never pages/: Streamlit 1.67
+still runs its legacy discovery of a pages/ folder on a fresh server's first request and on
+AppTest reruns, running a page without this frame (tests/test_app.py guards it). Nothing may
+stop this script before st.navigation is called; guards (sign-in, roles) go in the page list.
 """
 import logging
 
