@@ -105,8 +105,7 @@ def _drop_exact_duplicates(frame: pl.DataFrame, headers: list[str]) -> tuple[pl.
     if not maybe.any():
         return frame, 0
     suspects = frame.filter(maybe)
-    repeat = suspects.filter(suspects.select(headers).is_duplicated() &
-                             ~suspects.select(headers).is_first_distinct())[ROW]
+    repeat = suspects.filter(~pl.struct(headers).is_first_distinct())[ROW]
     return frame.filter(~pl.col(ROW).is_in(repeat.implode())), repeat.len()
 
 
@@ -173,7 +172,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: bytes | Path, name: str 
     result.kind, result.encoding, result.mapping = p.kind, p.raw.encoding, p.mapping
     result.rows_read = p.raw.frame.height
     result.skipped, result.warnings = p.checked.skipped, p.checked.warnings
-    errors = p.checked.errors.sort("row")
+    # One problem per cell: a value that failed to parse is not also reported as missing.
+    errors = p.checked.errors.unique(subset=["row", "column"], keep="first", maintain_order=True).sort("row")
     result.rejected = errors["row"].n_unique()
     result.rejected_rows = errors
     result.errors = errors.head(ERRORS_SHOWN).to_dicts()
@@ -186,10 +186,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: bytes | Path, name: str 
     con.execute("begin transaction")
     try:
         ingest_id = scalar(con, "select nextval('ingest_id_seq')")
-        for table, frame in p.frames.items():
+        for i, (table, frame) in enumerate(p.frames.items()):
             ins, upd = upsert(con, table, frame, ingest_id)
-            result.inserted += ins
-            result.updated += upd
+            if i == 0:  # counts are of the file's rows (the first table); others hold details
+                result.inserted, result.updated = ins, upd
         if p.user_mapping:
             maps.remember(con, [c for c in p.raw.frame.columns if c != ROW], p.kind, p.user_mapping)
         con.execute(

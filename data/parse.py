@@ -63,8 +63,8 @@ def decimal_comma(columns: list[pl.Series]) -> bool:
     comma = dot = 0
     for s in columns:
         v = s.drop_nulls().head(20000).str.strip_chars()
-        comma += v.str.contains(r"\d,\d{1,2}%?$|\d,\d{4,}%?$|\d\.\d{3},\d").sum()
-        dot += v.str.contains(r"\d\.\d{1,2}%?$|\d\.\d{4,}%?$|\d,\d{3}\.\d").sum()
+        comma += v.str.contains(r"\d,\d{1,2}\s*%?$|\d,\d{4,}\s*%?$|\d\.\d{3},\d").sum()
+        dot += v.str.contains(r"\d\.\d{1,2}\s*%?$|\d\.\d{4,}\s*%?$|\d,\d{3}\.\d").sum()
     return comma > dot
 
 

@@ -128,15 +128,13 @@ def _sniff(sample: str) -> tuple[str, int]:
     if best is None:
         raise RefusedFile("no table found: no line has two or more columns separated by , ; tab or |")
     _, d, width = best
-    # The header is the first non-empty line with the table's width whose cells are all filled.
-    for i, line in enumerate(lines):
-        cells = next(csv.reader([line], delimiter=d), [])
-        if len(cells) == width and all(c.strip() for c in cells) and not cells[0].lstrip().startswith("#"):
+    # The header opens the first run of two lines with the table's width (titles and notes above
+    # it have fewer cells; a '#' comment line is never the header).
+    widths = [len(next(csv.reader([line], delimiter=d), [])) for line in lines]
+    for i, w in enumerate(widths):
+        if w == width and (i + 1 == len(widths) or widths[i + 1] == width) and not lines[i].startswith("#"):
             return d, i
-    for i, line in enumerate(lines):
-        if len(next(csv.reader([line], delimiter=d), [])) == width:
-            return d, i
-    return d, 0
+    return d, widths.index(width)
 
 
 def _check_quotes(source: bytes | Path) -> None:

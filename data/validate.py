@@ -39,9 +39,13 @@ class Checked:
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def reject(self, bad: pl.Expr, column: str | None, reason: str, value: pl.Expr | None = None) -> None:
+    def reject(self, bad: pl.Expr | pl.Series, column: str | None, reason: str,
+               value: pl.Expr | None = None) -> None:
         """Record a problem for every row where ``bad`` holds (the row is then left out)."""
         hit = self.frame.filter(bad.fill_null(False))
+        if isinstance(bad, pl.Series) and value is not None:
+            hit = hit.with_columns(pl.Series("__value", value.filter(bad)))
+            value = pl.col("__value")
         if hit.height == 0:
             return
         header = self.source.get(column, column) if column else ""
@@ -97,7 +101,7 @@ def coerce(raw: pl.DataFrame, mapping: dict[str, str], timezone: str) -> Checked
         if bad.any():
             bad = bad & (s.str.strip_chars() != "")
             kind = TYPES[canon]
-            checked.reject(pl.lit(bad), canon, parse.REASONS[kind], value=pl.lit(s))
+            checked.reject(bad, canon, parse.REASONS[kind], value=s)
     return checked
 
 
