@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date as Date
 from pathlib import Path
@@ -21,9 +22,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from data import kinds, mapping as maps, validate, warehouse
+from data import kinds, mapping as maps, parse, validate, warehouse
 from data.load import upsert
-from data.read import ROW, RawTable, RefusedFile, read
+from data.read import ROW, RefusedFile, read
 from data.export import safe_csv
 from data.synonyms import KINDS
 from data.warehouse import scalar
@@ -59,7 +60,10 @@ class Result:
 @dataclass
 class Prepared:
     """A file read, mapped and validated, ready to load (or to preview in the upload page)."""
-    raw: RawTable
+    format: str
+    encoding: str
+    headers: list[str]
+    rows_read: int
     kind: str
     mapping: dict[str, str]
     frames: dict[str, pl.DataFrame]
@@ -96,14 +100,15 @@ def prepare(con: duckdb.DuckDBPyConnection, source: bytes | Path, name: str, kin
         mapping["order_id"].lower() in ("invoiceno", "invoice") else ""
     ctx = kinds.Context(file_name=name, layout=layout, as_of=as_of, experiment=experiment)
     frames = kinds.RULES[kind](checked, ctx)
-    return Prepared(raw, kind, mapping, frames, checked, user_mapping)
+    return Prepared(raw.format, raw.encoding, headers, raw.frame.height, kind, mapping, frames, checked, user_mapping)
 
 
 def _drop_exact_duplicates(frame: pl.DataFrame, headers: list[str]) -> tuple[pl.DataFrame, int]:
     """Keep the first of identical lines; rows are compared in full only where their hashes collide."""
-    maybe = frame.select(headers).hash_rows().is_duplicated()
-    if not maybe.any():
+    hashes = frame.select(headers).hash_rows()
+    if hashes.n_unique() == hashes.len():  # identical lines hash alike: no collision, no duplicate
         return frame, 0
+    maybe = hashes.is_duplicated()
     suspects = frame.filter(maybe)
     repeat = suspects.filter(~pl.struct(headers).is_first_distinct())[ROW]
     return frame.filter(~pl.col(ROW).is_in(repeat.implode())), repeat.len()
@@ -134,20 +139,17 @@ def _resolve(headers: list[str], kind: str | None, user: dict[str, str] | None) 
 
 def _experiment_metrics(checked: validate.Checked, raw: pl.DataFrame, headers: list[str], mapping: dict) -> None:
     """Every other numeric or yes/no column of a per-user experiment file is a metric."""
-    used = set(mapping.values())
-    ignored = []
-    for h in headers:
-        if h in used:
-            continue
-        s = raw[h]
-        present = s.str.strip_chars().replace("", None).drop_nulls().len()
-        for parser in (lambda x: validate.parse.boolean(x), lambda x: validate.parse.number(x)):
-            v = parser(s)
-            if present and v.drop_nulls().len() == present:
-                checked.frame = checked.frame.with_columns(v.cast(pl.Float64).alias(f"metric:{h}"))
-                break
-        else:
-            ignored.append(h)
+    others = [h for h in headers if h not in mapping.values()]
+    if not others:
+        return
+    cols = raw.select(ROW, *[pl.col(h).str.strip_chars().alias(h) for h in others])
+    typed = cols.select(ROW, *[pl.coalesce(parse.boolean(pl.col(h)), parse.thorough("number", pl.col(h)))
+                               .cast(pl.Float64).alias(f"metric:{h}") for h in others])
+    metrics = [h for h in others if typed[f"metric:{h}"].null_count() == cols[h].null_count()
+               and cols[h].null_count() < cols.height]
+    if metrics:
+        checked.frame = checked.frame.join(typed.select(ROW, *[f"metric:{h}" for h in metrics]), on=ROW, how="left")
+    ignored = [h for h in others if h not in metrics]
     if ignored:
         checked.warnings.append(f"columns ignored (neither variant, user, experiment, time nor numeric): "
                                 f"{', '.join(ignored)}")
@@ -159,18 +161,22 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: bytes | Path, name: str 
     """Run the whole pipeline on one file (its bytes or its path) and load it in one transaction."""
     name = name or Path(source).name
     result = Result(file=name)
-    sha = _sha256(source)
-    if scalar(con, "select count(*) from ingest_log where sha256 = ? and status = 'loaded'", [sha]):
-        result.status, result.message = "duplicate_file", "this exact file was loaded before: nothing to do"
-        return result
     started = scalar(con, "select current_timestamp::timestamp")
-    try:
-        p = prepare(con, source, name, kind, user_mapping, as_of, experiment)
-    except (RefusedFile, maps.UnmappedHeaders, kinds.NeedsInput) as e:
-        result.message = str(e)
-        return result
-    result.kind, result.encoding, result.mapping = p.kind, p.raw.encoding, p.mapping
-    result.rows_read = p.raw.frame.height
+    # A big file is hashed in a thread while it is parsed; a small one first (a duplicate costs nothing).
+    with ThreadPoolExecutor(1) as pool:
+        sha = pool.submit(_sha256, source)
+        if _size(source) < 1 << 26 and _loaded_before(con, sha.result()):
+            return _duplicate(result)
+        try:
+            p = prepare(con, source, name, kind, user_mapping, as_of, experiment)
+        except (RefusedFile, maps.UnmappedHeaders, kinds.NeedsInput) as e:
+            result.message = str(e)
+            return result
+        sha = sha.result()
+    if _loaded_before(con, sha):
+        return _duplicate(result)
+    result.kind, result.encoding, result.mapping = p.kind, p.encoding, p.mapping
+    result.rows_read = p.rows_read
     result.skipped, result.warnings = p.checked.skipped, p.checked.warnings
     # One problem per cell: a value that failed to parse is not also reported as missing.
     errors = p.checked.errors.unique(subset=["row", "column"], keep="first", maintain_order=True).sort("row")
@@ -191,12 +197,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: bytes | Path, name: str 
             if i == 0:  # counts are of the file's rows (the first table); others hold details
                 result.inserted, result.updated = ins, upd
         if p.user_mapping:
-            maps.remember(con, [c for c in p.raw.frame.columns if c != ROW], p.kind, p.user_mapping)
+            maps.remember(con, p.headers, p.kind, p.user_mapping)
         con.execute(
             "insert into ingest_log (id, file_name, sha256, kind, encoding, mapping, status, message, rows_read, "
             "inserted, updated, rejected, started_at, finished_at, user_name) "
             "values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
-            [ingest_id, name, sha, p.kind, p.raw.encoding, json.dumps(p.mapping, ensure_ascii=False),
+            [ingest_id, name, sha, p.kind, p.encoding, json.dumps(p.mapping, ensure_ascii=False),
              _summary(result), result.rows_read, result.inserted, result.updated, result.rejected, started, user])
         con.execute("commit")
     except Exception:
@@ -204,6 +210,19 @@ def ingest_file(con: duckdb.DuckDBPyConnection, source: bytes | Path, name: str 
         raise
     result.status = "loaded"
     result.message = _summary(result)
+    return result
+
+
+def _size(source: bytes | Path) -> int:
+    return len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+
+
+def _loaded_before(con: duckdb.DuckDBPyConnection, sha: str) -> bool:
+    return bool(scalar(con, "select count(*) from ingest_log where sha256 = ? and status = 'loaded'", [sha]))
+
+
+def _duplicate(result: Result) -> Result:
+    result.status, result.message = "duplicate_file", "this exact file was loaded before: nothing to do"
     return result
 
 

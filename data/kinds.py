@@ -102,10 +102,10 @@ def rules_orders(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
     c.reject(pl.col("ordered_at").is_null() & pl.col("order_id").is_not_null(), "ordered_at",
              "missing order date")
     # Status.
-    text = pl.coalesce(pl.col("financial_status"), pl.col("status")).str.to_lowercase() \
-        .str.replace(r"^wc-", "").str.replace_all("，", ",")
-    mapped = text.replace_strict(STATUS, default=None)
-    c.frame = c.frame.with_columns(text.alias("_status_text"), mapped.alias("_status"))
+    text = pl.coalesce(pl.col("financial_status"), pl.col("status"))
+    values = c.frame.select(text.unique()).to_series().drop_nulls().to_list()  # a handful, however long the file
+    lookup = {v: STATUS.get(v.lower().removeprefix("wc-").replace("，", ",").strip()) for v in values}
+    c.frame = c.frame.with_columns(text.alias("_status_text"), text.replace_strict(lookup, default=None).alias("_status"))
     header = "financial_status" if "financial_status" in c.source else "status"
     c.reject(pl.col("_status_text").is_not_null() & pl.col("_status").is_null(), header,
              "unknown order status (expected e.g. paid, refunded, cancelled, pending, 交易成功, 交易关闭)")
@@ -173,7 +173,7 @@ def _number_lines(frame: pl.DataFrame) -> pl.DataFrame:
     """line_no = position of the line within its order, in file order (1, 2, …)."""
     oid = frame["order_id"]
     starts = (oid != oid.shift()).fill_null(True)
-    if starts.sum() == oid.n_unique():  # each order's lines are together: count along the runs
+    if oid.filter(starts).n_unique() == starts.sum():  # each order's lines together: count along runs
         idx = pl.int_range(pl.len())
         start = pl.when(pl.lit(starts)).then(idx).otherwise(None).forward_fill()
         return frame.with_columns((idx - start + 1).cast(pl.Int32).alias("line_no"))

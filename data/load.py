@@ -20,7 +20,7 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, inge
         return 0, 0
     columns = ", ".join(f'"{c}"' for c in rows.columns)
     match = " and ".join(f't."{k}" is not distinct from i."{k}"' for k in KEYS[table])
-    con.register("incoming", rows.to_arrow())
+    con.register("incoming", rows.to_arrow(compat_level=pl.CompatLevel.newest()))  # string views: no copy
     try:
         updated = 0
         if scalar(con, f"select exists (select 1 from {table})"):

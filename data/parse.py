@@ -43,68 +43,90 @@ _TRUE = ["true", "yes", "y", "1", "1.0", "t", "是", "√", "x"]
 _FALSE = ["false", "no", "n", "0", "0.0", "f", "否", ""]
 
 
-def clean_text(s: pl.Series) -> pl.Series:
-    """Trimmed text; empty becomes null."""
-    out = s.str.strip_chars()
-    return out.replace("", None) if out.dtype == pl.String else out
+def _tidy(c: pl.Expr) -> pl.Expr:
+    """Trim spaces, unwrap ``="…"`` and a leading apostrophe; empty becomes null."""
+    t = c.str.strip_chars().str.replace(r'^="?(.*?)"?$', "$1").str.replace(r"^'+", "")
+    return pl.when(t != "").then(t)
 
 
-def clean_id(s: pl.Series) -> pl.Series:
-    """An identifier: trimmed, without ``="…"`` wrappers, a leading apostrophe or a float's ``.0``."""
-    out = s.str.strip_chars()
-    if out.str.contains(r"^[='\t]").any() or out.str.ends_with(".0").any():
-        out = (out.str.replace(r'^="?(.*?)"?$', "$1").str.replace(r"^[' \t]+", "")
-               .str.replace(r"^(-?\d+)\.0+$", "$1"))
-    return out.replace("", None)
+def fast(kind: str, c: pl.Expr, formats: list[str] = (), timezone: str = "UTC") -> pl.Expr:
+    """Typing that suffices for clean exports (no string copies); see :func:`thorough`."""
+    if kind == "number":
+        return c.cast(pl.Float64, strict=False)
+    if kind == "integer":
+        return _integral(c.cast(pl.Float64, strict=False))
+    if kind == "bool":
+        return boolean(c)
+    if kind in ("datetime", "date"):
+        return _dates(c, formats, timezone, kind)
+    return c  # id, text
+
+
+def thorough(kind: str, c: pl.Expr, comma: bool = False, formats: list[str] = (), timezone: str = "UTC") -> pl.Expr:
+    """Typing for messy cells: spaces, wrappers, currency signs, separators, percents, float ids."""
+    t = _tidy(c)
+    if kind in ("number", "integer"):
+        v = number(t, comma)
+        return _integral(v) if kind == "integer" else v
+    if kind == "bool":
+        return boolean(t)
+    if kind in ("datetime", "date"):
+        return _dates(t, formats, timezone, kind)
+    if kind == "id":
+        return t.str.replace(r"^(-?\d+)\.0+$", "$1")
+    return pl.when(c.str.strip_chars() != "").then(c.str.strip_chars())  # text keeps its apostrophes
+
+
+def needs_thorough(kind: str, raw: pl.Expr, typed: pl.Expr) -> pl.Expr:
+    """True (one value) when some cell of the column needs :func:`thorough`."""
+    if kind == "text":
+        return raw.str.contains(r"^\s|\s$").any()
+    if kind == "id":
+        return raw.str.contains(r"^[\s='\t]|\s$|^-?\d+\.0+$").any()
+    return (raw.is_not_null() & typed.is_null()).any()
+
+
+def _integral(v: pl.Expr) -> pl.Expr:
+    return pl.when(v == v.round(0)).then(v).cast(pl.Int64)
 
 
 def decimal_comma(columns: list[pl.Series]) -> bool:
     """True when the numbers of a file prove a decimal comma (``1,5``, ``1.234,56``)."""
     comma = dot = 0
     for s in columns:
-        v = s.drop_nulls().head(20000).str.strip_chars()
+        v = s.head(20000).drop_nulls().str.strip_chars()
         comma += v.str.contains(r"\d,\d{1,2}\s*%?$|\d,\d{4,}\s*%?$|\d\.\d{3},\d").sum()
         dot += v.str.contains(r"\d\.\d{1,2}\s*%?$|\d\.\d{4,}\s*%?$|\d,\d{3}\.\d").sum()
     return comma > dot
 
 
-def number(s: pl.Series, comma_decimal: bool = False) -> pl.Series:
-    """Float64 from text; see the module docstring for the accepted forms."""
-    fast = s.cast(pl.Float64, strict=False)
-    if fast.null_count() == s.null_count():
-        return fast
-    t = (s.str.strip_chars().str.replace(r'^="?(.*?)"?$', "$1")
-         .str.replace(r"^\((.*)\)$", "-$1")
-         .str.replace_all(r"[\s\u00a0\u202f¥￥$€£元']|CNY|RMB|USD|EUR|GBP", ""))
+def number(t: pl.Expr, comma_decimal: bool = False) -> pl.Expr:
+    """Float64 from tidied text; see the module docstring for the accepted forms."""
+    t = t.str.replace(r"^\((.*)\)$", "-$1").str.replace_all(r"[\s\u00a0\u202f¥￥$€£元']|CNY|RMB|USD|EUR|GBP", "")
     percent = t.str.ends_with("%")
     t = t.str.strip_suffix("%")
     t = t.str.replace_all(r"\.", "").str.replace(",", ".") if comma_decimal else t.str.replace_all(",", "")
     value = t.cast(pl.Float64, strict=False)
-    return pl.select(pl.when(percent).then(value / 100).otherwise(value)).to_series().rename(s.name)
+    return pl.when(percent).then(value / 100).otherwise(value)
 
 
-def integer(s: pl.Series, comma_decimal: bool = False) -> pl.Series:
-    """Int64 from text; a value with a fractional part is rejected (null)."""
-    v = number(s, comma_decimal)
-    return pl.select(pl.when(v == v.round(0)).then(v).otherwise(None).cast(pl.Int64)).to_series().rename(s.name)
-
-
-def boolean(s: pl.Series) -> pl.Series:
+def boolean(c: pl.Expr) -> pl.Expr:
     """0/1 (Int8) from TRUE/FALSE, yes/no, 1/0, 是/否."""
-    low = s.str.strip_chars().str.to_lowercase()
-    return pl.select(pl.when(low.is_in(_TRUE)).then(1).when(low.is_in(_FALSE)).then(0)
-                     .otherwise(None).cast(pl.Int8)).to_series().rename(s.name)
+    low = c.str.strip_chars().str.to_lowercase()
+    return pl.when(low.is_in(_TRUE)).then(1).when(low.is_in(_FALSE)).then(0).otherwise(None).cast(pl.Int8)
 
 
 def date_formats(s: pl.Series) -> list[str]:
-    """The formats that read the column, best first, with the day/month order fixed by the data."""
-    values = s.drop_nulls()
-    spread = values.gather_every(max(values.len() // 20000, 1))  # the whole file, thinly: days above 12
-    sample = pl.concat([values.head(20000), spread]).unique().head(5000).str.strip_chars()
+    """The fewest formats that read a sample of the column, best first, with the day/month order
+    fixed by the data."""
+    spread = s.gather_every(max(s.len() // 20000, 1))  # the whole file, thinly: finds days above 12
+    sample = pl.concat([s.head(20000), spread]).drop_nulls().unique().head(5000).str.strip_chars() \
+        .str.replace(r'^="?(.*?)"?$', "$1")
     if sample.len() == 0:
         return []
-    hits = {f: sample.str.to_datetime(f, strict=False).null_count() for f in _ISO + _MONTH_FIRST + _DAY_FIRST}
-    hits = {f: sample.len() - misses for f, misses in hits.items() if misses < sample.len()}
+    parsed = {f: sample.str.to_datetime(f, strict=False) for f in _ISO + _MONTH_FIRST + _DAY_FIRST}
+    hits = {f: sample.len() - p.null_count() for f, p in parsed.items()}
+    hits = {f: v for f, v in hits.items() if v}
     month = sum(v for f, v in hits.items() if f in _MONTH_FIRST)
     day = sum(v for f, v in hits.items() if f in _DAY_FIRST)
     if month and day:
@@ -114,30 +136,22 @@ def date_formats(s: pl.Series) -> list[str]:
         else:
             drop = _DAY_FIRST if month > day else _MONTH_FIRST
         hits = {f: v for f, v in hits.items() if f not in drop}
-    return sorted(hits, key=lambda f: -hits[f])
+    chosen, covered = [], pl.Series([False] * sample.len())
+    for f in sorted(hits, key=lambda f: -hits[f]):  # greedy cover: usually one format
+        new = parsed[f].is_not_null() & ~covered
+        if new.any():
+            chosen.append(f)
+            covered = covered | new
+    return chosen
 
 
-def datetime(s: pl.Series, timezone: str = "UTC", formats: list[str] | None = None) -> pl.Series:
-    """Naive Datetime in the store's time zone; offsets converted, naive values kept as they are."""
-    formats = date_formats(s) if formats is None else formats
-    out = _with_formats(s, formats, timezone)
-    if out.null_count() > s.null_count():  # messy cells: trim spaces and ="…" wrappers, try again
-        out = out.fill_null(_with_formats(s.str.strip_chars().str.replace(r'^="?(.*?)"?$', "$1"), formats, timezone))
-    return out
-
-
-def _with_formats(s: pl.Series, formats: list[str], timezone: str) -> pl.Series:
-    out = pl.Series(s.name, [None] * s.len(), dtype=pl.Datetime("us"))
+def _dates(c: pl.Expr, formats: list[str], timezone: str, kind: str) -> pl.Expr:
+    """Naive Datetime in the store's time zone (offsets converted, naive values kept), or a Date."""
+    parts = []
     for f in formats:
-        if out.null_count() == s.null_count():
-            break
-        parsed = s.str.to_datetime(f, strict=False, time_unit="us")
-        if parsed.dtype.time_zone is not None:
-            parsed = parsed.dt.convert_time_zone(timezone).dt.replace_time_zone(None)
-        out = out.fill_null(parsed)
-    return out
-
-
-def date(s: pl.Series, formats: list[str] | None = None) -> pl.Series:
-    """A calendar Date (times, if any, are dropped)."""
-    return datetime(s, formats=formats).dt.date()
+        p = c.str.to_datetime(f, strict=False, time_unit="us")
+        if "%z" in f or "%#z" in f:
+            p = p.dt.convert_time_zone(timezone).dt.replace_time_zone(None)
+        parts.append(p)
+    out = pl.coalesce(parts) if len(parts) > 1 else parts[0] if parts else pl.lit(None, pl.Datetime("us"))
+    return out.dt.date() if kind == "date" else out

@@ -52,7 +52,6 @@ def read(source: bytes | Path, name: str) -> RawTable:
     if path and head[:3] != codecs.BOM_UTF8 and enc.looks_utf8(head) and b"\x00" not in head:
         sample = head.decode("utf-8", "ignore")
         delimiter, skip = _sniff(sample)
-        _check_quotes(path)
         try:
             frame = _parse(path, delimiter, skip)
         except RefusedFile:
@@ -75,7 +74,6 @@ def read(source: bytes | Path, name: str) -> RawTable:
         text_bytes = text.lstrip("\ufeff").encode("utf-8")
         sample = text[:1 << 16].lstrip("\ufeff")
     delimiter, skip = _sniff(sample)
-    _check_quotes(text_bytes)
     frame = _tidy(_parse(text_bytes, delimiter, skip), header_row=skip + 1)
     return RawTable(frame, "csv", encoding, delimiter, skip + 1)
 
@@ -86,6 +84,7 @@ def _parse(source: bytes | Path, delimiter: str, skip: int) -> pl.DataFrame:
                            null_values=NULL_TOKENS, quote_char='"', truncate_ragged_lines=False,
                            raise_if_empty=True)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as e:
+        _check_quotes(source)  # the likeliest cause, named precisely
         raise RefusedFile(f"not a readable {_delimiter_name(delimiter)}-separated file: "
                           f"{str(e).splitlines()[0]}") from e
 

@@ -39,13 +39,9 @@ class Checked:
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def reject(self, bad: pl.Expr | pl.Series, column: str | None, reason: str,
-               value: pl.Expr | None = None) -> None:
+    def reject(self, bad: pl.Expr, column: str | None, reason: str, value: pl.Expr | None = None) -> None:
         """Record a problem for every row where ``bad`` holds (the row is then left out)."""
         hit = self.frame.filter(bad.fill_null(False))
-        if isinstance(bad, pl.Series) and value is not None:
-            hit = hit.with_columns(pl.Series("__value", value.filter(bad)))
-            value = pl.col("__value")
         if hit.height == 0:
             return
         header = self.source.get(column, column) if column else ""
@@ -71,37 +67,33 @@ class Checked:
 
 
 def coerce(raw: pl.DataFrame, mapping: dict[str, str], timezone: str) -> Checked:
-    """Type the mapped columns of ``raw`` (mapping: canonical -> file header)."""
-    numeric = [raw[h] for c, h in mapping.items() if TYPES.get(c) in ("number", "integer")]
-    comma = parse.decimal_comma(numeric)
-    raws, typed = {}, {ROW: raw[ROW]}
-    for canon, header in mapping.items():
-        s = raw[header]
-        kind = TYPES.get(canon, "id" if canon in IDS else "text")
-        if kind == "number":
-            typed[canon] = parse.number(s, comma)
-        elif kind == "integer":
-            typed[canon] = parse.integer(s, comma)
-        elif kind == "bool":
-            typed[canon] = parse.boolean(s)
-        elif kind == "datetime":
-            typed[canon] = parse.datetime(s, timezone)
-        elif kind == "date":
-            typed[canon] = parse.date(s)
-        elif kind == "id":
-            typed[canon] = parse.clean_id(s)
-        else:
-            typed[canon] = parse.clean_text(s)
-        if kind not in ("id", "text"):
-            raws[canon] = s
-    frame = pl.DataFrame([v.rename(k) for k, v in typed.items()])
-    checked = Checked(frame, source=dict(mapping))
-    for canon, s in raws.items():
-        bad = s.is_not_null() & typed[canon].is_null()
-        if bad.any():
-            bad = bad & (s.str.strip_chars() != "")
-            kind = TYPES[canon]
-            checked.reject(bad, canon, parse.REASONS[kind], value=s)
+    """Type the mapped columns of ``raw`` (mapping: canonical -> file header).
+
+    Every column is typed in one parallel pass with the fast parsers; only columns with cells
+    the fast pass could not read get the thorough pass. A cell with text that still gives no
+    value is a rejected value.
+    """
+    kinds = {c: TYPES.get(c, "id" if c in IDS else "text") for c in mapping}
+    comma = parse.decimal_comma([raw[h] for c, h in mapping.items() if kinds[c] in ("number", "integer")])
+    formats = {c: parse.date_formats(raw[h]) for c, h in mapping.items() if kinds[c] in ("datetime", "date")}
+    args = {c: dict(formats=formats.get(c, []), timezone=timezone) for c in mapping}
+    work = raw.select(ROW, *[pl.col(h).alias(f"raw:{c}") for c, h in mapping.items()],
+                      *[parse.fast(kinds[c], pl.col(h), **args[c]).alias(c) for c, h in mapping.items()])
+    flags = work.select(parse.needs_thorough(kinds[c], pl.col(f"raw:{c}"), pl.col(c)).alias(c) for c in mapping)
+    messy = [c for c in mapping if flags[c][0]]
+    if messy:
+        work = work.with_columns(
+            pl.col(c).fill_null(parse.thorough(kinds[c], pl.col(f"raw:{c}"), comma, **args[c])).alias(c)
+            if kinds[c] not in ("id", "text") else parse.thorough(kinds[c], pl.col(f"raw:{c}")).alias(c)
+            for c in messy)
+    checked = Checked(work, source=dict(mapping))
+    for c in messy:
+        if kinds[c] in ("id", "text"):
+            continue
+        r = pl.col(f"raw:{c}")
+        checked.reject(r.is_not_null() & pl.col(c).is_null() & (r.str.strip_chars() != ""), c,
+                       parse.REASONS[kinds[c]], value=r)
+    checked.frame = checked.frame.drop([f"raw:{c}" for c in mapping])
     return checked
 
 

@@ -134,6 +134,9 @@ def connect(path: str | os.PathLike | None = None, read_only: bool = False) -> d
                 f"the warehouse {p} is open for writing in another process (is the Storeboard app "
                 "running?); upload through the app, or stop it and try again") from e
         raise
+    # No progress bars on a CLI's output; bulk inserts need not keep row order (less memory).
+    con.execute("set enable_progress_bar = false")
+    con.execute("set preserve_insertion_order = false")
     if not read_only:
         migrate(con)
     return con
