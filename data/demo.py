@@ -4,42 +4,51 @@
 
 "Storeboard Demo Shop" sells homeware, textiles, outdoor, beauty and small electronics in EUR
 over four channels (web, app, marketplace, social). Two years of history end yesterday, so the
-dashboards always show recent data. Everything is generated in bulk with NumPy/Polars, written as
-export files into a temporary folder and loaded with :func:`data.ingest.ingest_file`; the
-warehouse is then flagged with the setting ``is_demo``. The same ``--seed`` on the same day gives
-the same warehouse; ``--scale`` multiplies SKUs, customers, orders, traffic and NPS answers (the
-two experiments keep their size, 32k and 38k users, so their verdicts do not depend on it).
+dashboards always show recent data. Everything is generated in bulk with NumPy/Polars (the only
+Python loop steps through the days of the stock simulation, every SKU at once), written as export
+files into a temporary folder and loaded with :func:`data.ingest.ingest_file` — kinds detected
+from the headers, as for an upload — and the warehouse is then flagged with the setting
+``is_demo`` (plus ``demo``: seed, scale, first and last day). The same ``--seed`` on the same day
+gives byte-identical files, hence the same warehouse; ``--scale`` multiplies SKUs, customers,
+orders, traffic and NPS answers (the experiments keep their size, so their verdicts do not
+depend on it).
 
 What the data shows (each property is a choice documented here, and tested in tests/test_demo.py):
 
-- products: ≈300 SKUs at scale 1 in five categories, lognormal prices around each product line's
-  base price, unit costs at 35–68% of price (gross margin ≈ 40%), lead times 5–20 days by
-  supplier, MOQ and pack sizes; 10% of SKUs launch during the second year (short histories);
+- products.csv: ≈300 SKUs at scale 1 in five categories, lognormal prices around each product
+  line's base price, unit costs at 35–68% of price (gross margin ≈ 45% after discounts and
+  refunds), lead times 5–20 days by supplier, MOQ and pack sizes; 10% of SKUs launch during the
+  second year (short histories);
 - demand: traffic grows ≈ 18% a year with weekly (per channel) and yearly seasonality (Christmas
   peak; outdoor in summer, textiles in winter); SKU popularity is heavy-tailed and 35% of SKUs
   are slow movers selling on a few days a month (intermittent demand);
-- promotions (promotions.csv): store-wide sales (winter, spring, summer, Black Friday, plus an
-  upcoming flash sale) and per-SKU deals, with uplift in traffic, conversion and SKU demand;
-- stock: a daily replenishment simulation (reorder point from the last 28 days of demand,
+- promotions.csv: store-wide sales (winter, spring, summer, Black Friday; a flash sale when none
+  is coming up) and per-SKU deals, some starting in the coming weeks; uplift in traffic,
+  conversion and SKU demand while they run, and their discount on the order lines;
+- inventory.csv: a daily replenishment simulation (reorder point from the last 28 days of demand,
   order-up-to, MOQ, pack size, supplier lead time, occasional late deliveries); some SKUs run out
-  for stretches and sell nothing then (lost sales), which inventory.csv records daily with on_order;
-- orders: 1–8 lines, conversion 0.9–3.6% of visitors by channel, free shipping over a threshold,
-  promotion and welcome-code discounts, statuses mostly paid with refunded / partially refunded
-  (with refund amounts), cancelled and pending (mostly in the last days); AOV ≈ 100–150;
-- customers: a pool with repeat behaviour (heavy-tailed loyalty plus a recency effect, so the
-  two-year repurchase rate is ≈ 30%); marketplace orders mostly come without a customer id;
-- traffic: daily visitors, sessions, pageviews, add-to-carts and bounces per channel; web and app
-  come as a GA4 Explore download (``#`` preamble, YYYYMMDD dates, bounce rate as a share,
-  columns the pipeline does not use), marketplace and social as a canonical CSV;
-- NPS: ≈3,000 survey answers (survey-tool headers) with scores skewed to NPS ≈ +30, refunded
-  customers scoring lower, English comments on about 40% of them;
-- experiments, per-user wide files: ``checkout_redesign`` (cart visitors, +10% relative
-  conversion in treatment, so revenue per user rises too) and ``homepage_banner`` (no effect),
-  both with ``pre_revenue`` as the CUPED pre-period metric.
+  for stretches and sell nothing then (lost sales); end-of-day on_hand and on_order per SKU;
+- orders_<year>.csv: 1–8 lines, conversion 0.9–3.6% of visitors by channel, free shipping over
+  a threshold, promotion and welcome-code discounts, statuses mostly paid with refunded /
+  partially refunded (with refund amounts), cancelled and pending (mostly in the last days);
+  AOV ≈ 120;
+- customers: a pool with repeat behaviour (heavy-tailed loyalty plus a recency effect): the
+  two-year repurchase rate is ≈ 30%; marketplace orders mostly come without a customer id;
+- traffic_ga4.csv (web, app) is a GA4 Explore download (``#`` preamble, YYYYMMDD dates, bounce
+  rate as a share, columns the pipeline does not use); traffic_marketplaces.csv (marketplace,
+  social) is canonical; both give visitors, sessions, pageviews, add-to-carts and bounces;
+- nps_survey.csv: ≈3,000 answers with a survey tool's headers, scores skewed to NPS ≈ +30,
+  refunded customers scoring lower, English comments on about 40% of them;
+- experiments: per-user wide files ``checkout_redesign.csv`` (32k cart visitors, +10% relative
+  conversion in treatment, so revenue per user rises too) and ``homepage_banner.csv`` (38k
+  visitors, no effect, with ``added_to_cart`` as a secondary metric), both with ``pre_revenue``
+  as the CUPED pre-period metric; ``email_test_results.csv`` gives per-variant totals of a
+  three-arm e-mail test (control and two treatments, for Holm's correction).
 
-Exit 0 on success; 2 with a one-line reason on bad arguments or when ``--db`` holds a warehouse
-that is not a demo (never overwritten); 1 on an internal error. A demo warehouse is rebuilt from
-scratch: the new one is built beside it and replaces it only when complete.
+Exit 0 on success; 2 with a one-line reason on bad arguments, or when ``--db`` is not a
+Storeboard demo: a warehouse without ``is_demo`` that holds any data rows is never overwritten;
+1 on an internal error. A demo (or empty) warehouse is rebuilt from scratch: the new one is
+built beside it and replaces it only when every file has loaded.
 """
 from __future__ import annotations
 
@@ -62,6 +71,7 @@ from data.ingest import Result, ingest_file
 
 DAY_NS = 86_400_000_000  # microseconds per day (timestamps are built as µs since the epoch)
 HISTORY_DAYS = 730
+MAX_SCALE = 10  # memory grows ≈ 250 MB per unit of scale (scale 5: 1.2 M order lines, 15 s)
 EXPERIMENT_USERS = {"checkout_redesign": 32_000, "homepage_banner": 38_000}
 META_TABLES = {"settings", "schema_migrations", "ingest_log", "column_mappings"}
 
@@ -103,24 +113,25 @@ CATEGORIES = [
 ]
 VARIANTS = ["White", "Black", "Sage", "Sand", "Navy", "Terracotta", "Slate", "Ochre", "Rose", "Forest"]
 
-COMMENTS = {  # by score band; a response's comment is one opener, sometimes followed by a detail
-    "promoter": ["Fast delivery and lovely packaging.", "Great quality, exactly as pictured.",
-                 "Second order this year, never disappointed.", "The mug is even nicer than in the photos!",
-                 "Customer service answered within an hour, thank you.", "Beautiful products at fair prices.",
-                 "Easy checkout in the app and quick shipping.", "Bought it as a gift, my sister loved it.",
-                 "Sustainable materials and no plastic in the parcel - love that.",
-                 "Best online shop for homeware I know.", "Arrived the next day, well packed."],
-    "passive": ["Good products but delivery took a while.", "Nice quality, a bit pricey.",
-                "OK overall, the colour was slightly different from the website.", "Fine, nothing special.",
-                "Would like more payment options.", "Product is good, shipping costs are high for small orders.",
-                "The app keeps logging me out.", "Decent, but I found it cheaper elsewhere."],
-    "detractor": ["Parcel arrived two weeks late and nobody answered my emails.", "Item arrived broken.",
-                  "Refund took more than a month.", "The product I wanted was out of stock for weeks.",
-                  "Wrong size delivered and the return was a hassle.", "Quality is not what I expected for the price.",
-                  "Tracking never updated, very frustrating.", "Was charged twice, still waiting for the refund.",
-                  "The blanket started pilling after one wash."],
-    "detail": [" Will order again.", " Please add more colours.", " Keep it up!", " Shipping to Austria could be faster.",
-               " The discount code did not work at first.", " Packaging could be smaller.", ""],
+COMMENTS = {  # score band: (openers, details); a comment is an opener, sometimes followed by a detail
+    "promoter": (["Fast delivery and lovely packaging.", "Great quality, exactly as pictured.",
+                  "Second order this year, never disappointed.", "The mug is even nicer than in the photos!",
+                  "Customer service answered within an hour, thank you.", "Beautiful products at fair prices.",
+                  "Easy checkout in the app and quick shipping.", "Bought it as a gift, my sister loved it.",
+                  "Sustainable materials and no plastic in the parcel - love that.",
+                  "Best online shop for homeware I know.", "Arrived the next day, well packed."],
+                 [" Will order again.", " Keep it up!", " Already recommended you to friends."]),
+    "passive": (["Good products but delivery took a while.", "Nice quality, a bit pricey.",
+                 "OK overall, the colour was slightly different from the website.", "Fine, nothing special.",
+                 "Would like more payment options.", "Product is good, shipping costs are high for small orders.",
+                 "The app keeps logging me out.", "Decent, but I found it cheaper elsewhere."],
+                [" Please add more colours.", " Packaging could be smaller.", " The discount code did not work at first."]),
+    "detractor": (["Parcel arrived two weeks late and nobody answered my emails.", "Item arrived broken.",
+                   "Refund took more than a month.", "The product I wanted was out of stock for weeks.",
+                   "Wrong size delivered and the return was a hassle.", "Quality is not what I expected for the price.",
+                   "Tracking never updated, very frustrating.", "Was charged twice, still waiting for the refund.",
+                   "The blanket started pilling after one wash."],
+                  [" Very disappointed.", " I will not order again.", " Shipping to Austria was a nightmare."]),
 }
 
 
@@ -156,6 +167,7 @@ class Calendar:
 
 
 def products(seed: int, scale: float, cal: Calendar) -> pl.DataFrame:
+    """The catalogue: one row per SKU, with the generator's own columns (popularity, slow, launch day)."""
     rng = _rng(seed, "products")
     n_sku = max(20, round(300 * scale))
     counts = np.maximum(2, np.round(np.array([c[2] for c in CATEGORIES]) * n_sku).astype(int))
@@ -199,9 +211,10 @@ def promotions(seed: int, cal: Calendar, prods: pl.DataFrame) -> pl.DataFrame:
     for y in range(cal.start.year, cal.end.year + 2):
         nov1 = Date(y, 11, 1)
         black_friday = nov1 + timedelta(days=(3 - nov1.weekday()) % 7 + 22)
-        for name, start, days, pct in [(f"Winter Sale {y}", Date(y, 1, 2), 14, 15), (f"Spring Sale {y}", Date(y, 4, 10), 7, 10),
-                                       (f"Summer Sale {y}", Date(y, 7, 1), 14, 20),
-                                       (f"Black Friday {y}", black_friday - timedelta(days=1), 5, 25)]:
+        calendar = [(f"Winter Sale {y}", Date(y, 1, 2), 14, 15), (f"Spring Sale {y}", Date(y, 4, 10), 7, 10),
+                    (f"Summer Sale {y}", Date(y, 7, 1), 14, 20),
+                    (f"Black Friday {y}", black_friday - timedelta(days=1), 5, 25)]
+        for name, start, days, pct in calendar:
             end = start + timedelta(days=days - 1)
             if end >= cal.start and start <= cal.end + timedelta(days=60):
                 rows.append((name, start, end, None, float(pct)))
@@ -225,20 +238,14 @@ def promotions(seed: int, cal: Calendar, prods: pl.DataFrame) -> pl.DataFrame:
 
 def _promo_matrices(cal: Calendar, prods: pl.DataFrame, promos: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Store-wide discount per day (n) and per-SKU discount per day and SKU (n × skus), as shares."""
-    t0 = np.datetime64(cal.start)
-    store = np.zeros(cal.n)
-    sku = np.zeros((cal.n, prods.height))
-    index = dict(zip(prods["sku"].to_list(), range(prods.height)))
-    for r in promos.iter_rows(named=True):  # a few dozen promotions, not data rows
-        a = max(int((np.datetime64(r["start_date"]) - t0).astype(int)), 0)
-        b = min(int((np.datetime64(r["end_date"]) - t0).astype(int)) + 1, cal.n)
-        if a >= b:
-            continue
-        if r["sku"] is None:
-            store[a:b] = np.maximum(store[a:b], r["discount_pct"] / 100)
-        else:
-            j = index[r["sku"]]
-            sku[a:b, j] = np.maximum(sku[a:b, j], r["discount_pct"] / 100)
+    days = promos.join(prods.select("sku", pl.col("i").alias("j")), on="sku", how="left").select(
+        pl.date_ranges("start_date", "end_date").alias("d"), "j", pl.col("discount_pct") / 100).explode("d") \
+        .with_columns((pl.col("d") - pl.lit(cal.start)).dt.total_days().alias("t")) \
+        .filter(pl.col("t").is_between(0, cal.n - 1))
+    store, sku = np.zeros(cal.n), np.zeros((cal.n, prods.height))
+    wide, one = days.filter(pl.col("j").is_null()), days.filter(pl.col("j").is_not_null())
+    np.maximum.at(store, wide["t"].to_numpy(), wide["discount_pct"].to_numpy())
+    np.maximum.at(sku, (one["t"].to_numpy(), one["j"].to_numpy()), one["discount_pct"].to_numpy())
     return store, sku
 
 
@@ -301,7 +308,7 @@ def draw_orders(seed: int, cal: Calendar, prods: pl.DataFrame, traf: pl.DataFram
     price = prods["unit_price"].to_numpy()[sku]
     qty = 1 + rng.poisson(np.where(price < 15, 0.6, np.where(price < 40, 0.25, 0.06)))
     lines = pl.DataFrame({"o": line_order, "sku_i": sku, "quantity": qty.astype(np.float64)}) \
-        .unique(["o", "sku_i"], keep="first", maintain_order=True)
+        .unique(["o", "sku_i"], keep="first", maintain_order=True).with_row_index("l")
     return orders, lines
 
 
@@ -353,7 +360,7 @@ def stock(seed: int, cal: Calendar, prods: pl.DataFrame, orders: pl.DataFrame,
         on_order += qty
         end_stock[d], ordered[d] = on_hand, on_order
     # Lost sales: within each SKU-day, lines in time order take the stock until it runs out.
-    live = live.sort("day", "sku_i", "ts")
+    live = live.sort("day", "sku_i", "ts", "l")
     key = live["day"].to_numpy() * m + live["sku_i"].to_numpy()
     q = live["quantity"].to_numpy()
     first = np.r_[True, key[1:] != key[:-1]]
@@ -361,11 +368,11 @@ def stock(seed: int, cal: Calendar, prods: pl.DataFrame, orders: pl.DataFrame,
     before = before - before[first][np.cumsum(first) - 1]
     kept = np.clip(start_stock.ravel()[key] - before, 0, q)
     sold = pl.concat([live.with_columns(pl.Series("quantity", kept)),
-                      joined.filter(pl.col("status") == "cancelled")]).filter(pl.col("quantity") > 0)
+                      joined.filter(pl.col("status") == "cancelled")]).filter(pl.col("quantity") > 0).sort("l")
     listed = np.repeat(t, m) >= np.tile(launch, cal.n)  # snapshots start on a SKU's launch day
     snaps = pl.DataFrame({"day": np.repeat(t, m)[listed], "sku_i": np.tile(idx, cal.n)[listed],
                           "on_hand": end_stock.ravel()[listed], "on_order": ordered.ravel()[listed]})
-    return sold.select("o", "sku_i", "quantity"), snaps
+    return sold.select("l", "o", "sku_i", "quantity"), snaps
 
 
 def customers(seed: int, orders: pl.DataFrame) -> np.ndarray:
@@ -380,18 +387,20 @@ def customers(seed: int, orders: pl.DataFrame) -> np.ndarray:
     n = ch.size
     guest = rng.random(n) < np.array([c[8] for c in CHANNELS])[ch]
     known = np.flatnonzero(~guest)
+    ids = np.full(n, -1)
+    if known.size == 0:
+        return ids
     repeat = rng.random(known.size) < np.array([0.30, 0.42, 0.22, 0.18])[ch[known]]
     n_pre = max(10, round(0.08 * known.size))
     new_count = np.cumsum(~repeat)
     before = n_pre + new_count - (~repeat)              # customers known before each order
-    total = n_pre + int(new_count[-1]) if known.size else n_pre
+    total = n_pre + int(new_count[-1])
     propensity = np.cumsum(rng.lognormal(0, 1.2, total))
-    window = max(5, round(new_count[-1] / max(orders["day"].max() + 1, 1) * 45)) if known.size else 5
+    window = max(5, round(new_count[-1] / (orders["day"].max() + 1) * 45))  # customers won in ≈45 days
     recent = before - 1 - rng.integers(0, window, known.size)
     loyal = np.searchsorted(propensity, rng.random(known.size) * propensity[before - 1], side="right")
     pick = np.where(rng.random(known.size) < 0.5, np.maximum(recent, 0), np.minimum(loyal, before - 1))
     who = np.where(repeat, pick, before)
-    ids = np.full(n, -1)
     ids[known] = rng.permutation(total)[who] + 100_000
     return ids
 
@@ -400,7 +409,7 @@ def order_lines(seed: int, cal: Calendar, prods: pl.DataFrame, orders: pl.DataFr
                 store_promo: np.ndarray, sku_promo: np.ndarray) -> pl.DataFrame:
     """The canonical order lines: ids, customers, discounts, shipping, refunds."""
     rng = _rng(seed, "order_lines")
-    orders = orders.filter(pl.col("o").is_in(sold["o"].unique().implode())).sort("ts")
+    orders = orders.filter(pl.col("o").is_in(sold["o"].unique().implode())).sort("o")  # o is in time order
     cust = customers(seed, orders)
     orders = orders.with_columns(
         (pl.lit("SB") + (pl.int_range(pl.len()) + 100_001).cast(pl.String)).alias("order_id"),
@@ -409,7 +418,7 @@ def order_lines(seed: int, cal: Calendar, prods: pl.DataFrame, orders: pl.DataFr
         (pl.Series(cust >= 0) & pl.Series(cust).is_first_distinct() & pl.Series(rng.random(len(cust)) < 0.3))
         .alias("welcome"))
     p = prods.select(pl.col("i").alias("sku_i"), "sku", pl.col("name").alias("product_name"), "unit_price", "unit_cost")
-    lines = sold.with_row_index("pos").join(orders, on="o").join(p, on="sku_i").sort("ts", "o", "pos")
+    lines = sold.join(orders, on="o").join(p, on="sku_i").sort("o", "l")
     day, sku_i = lines["day"].to_numpy(), lines["sku_i"].to_numpy()
     pct = np.maximum(np.maximum(store_promo[day], sku_promo[day, sku_i]), np.where(lines["welcome"].to_numpy(), 0.10, 0))
     lines = lines.with_columns(
@@ -455,11 +464,11 @@ def nps(seed: int, scale: float, cal: Calendar, lines: pl.DataFrame) -> pl.DataF
     band = np.where(score >= 9, "promoter", np.where(score >= 7, "passive", "detractor"))
     text = np.full(n, "", dtype=object)
     for b, share in (("promoter", 0.35), ("passive", 0.40), ("detractor", 0.60)):
-        bank = np.array(COMMENTS[b], dtype=object)
-        text = np.where(band == b, bank[rng.integers(0, len(bank), n)], text)
-        text = np.where((band == b) & (rng.random(n) > share), "", text)
-    detail = np.array(COMMENTS["detail"], dtype=object)[rng.integers(0, len(COMMENTS["detail"]), n)]
-    text = np.where((text != "") & (rng.random(n) < 0.3), text + detail, text)
+        openers, details = (np.array(x, dtype=object) for x in COMMENTS[b])
+        said = (band == b) & (rng.random(n) < share)
+        more = rng.random(n) < 0.3
+        text = np.where(said, openers[rng.integers(0, len(openers), n)], text)
+        text = np.where(said & more, text + details[rng.integers(0, len(details), n)], text)
     delay = (rng.integers(5, 21, n) * 86_400 + rng.integers(0, 86_400, n)) * 1_000_000
     keep_id = rng.random(n) < 0.85  # some answer the survey anonymously
     return s.select(
@@ -483,13 +492,30 @@ def experiment(seed: int, name: str, cal: Calendar) -> pl.DataFrame:
     converted = rng.random(n) < p
     start = (np.datetime64(cal.end) - first_day).astype("datetime64[s]").astype(np.int64)
     assigned = (start + rng.integers(0, days * 86_400, n)) * 1_000_000
-    order = np.argsort(assigned)
+    order = np.argsort(assigned, kind="stable")
+    extra = {"added_to_cart": np.maximum(converted, rng.random(n) < 2.5 * p).astype(np.int8)} \
+        if name == "homepage_banner" else {}  # a secondary metric (experiment_metrics)
     return pl.DataFrame({
         "user_id": np.char.add("v", (rng.permutation(n) + 5_000_000).astype(str)),
         "variant": np.where(treated, "treatment", "control"), "converted": converted.astype(np.int8),
         "revenue": np.round(converted * value * rng.lognormal(0, 0.35, n), 2),
         "pre_revenue": np.round(pre_orders * value * rng.lognormal(0, 0.3, n), 2),
-        "assigned_at": assigned}).with_columns(pl.col("assigned_at").cast(pl.Datetime("us")))[order]
+        "assigned_at": assigned, **extra}).with_columns(pl.col("assigned_at").cast(pl.Datetime("us")))[order]
+
+
+def experiment_totals(seed: int) -> pl.DataFrame:
+    """A three-arm e-mail test as an e-mail tool reports it: per-variant totals (experiment_summary)."""
+    rng = _rng(seed, "experiment:welcome_email_subject")
+    arms = {"control": 1.0, "personalised": 1.08, "urgency": 0.98}
+    arm = rng.integers(0, len(arms), 60_000)
+    converted = rng.random(arm.size) < 0.045 * np.array(list(arms.values()))[arm]
+    revenue = np.round(converted * rng.lognormal(np.log(95), 0.55, arm.size), 2)
+    return pl.DataFrame({"variant": np.array(list(arms))[arm], "converted": converted, "revenue": revenue}) \
+        .group_by("variant").agg(pl.len().alias("users"), pl.col("converted").sum().alias("conversions"),
+                                 pl.col("revenue").sum().round(2).alias("revenue_sum"),
+                                 (pl.col("revenue") ** 2).sum().round(4).alias("revenue_sum_sq")) \
+        .sort(pl.col("variant").replace_strict(list(arms), range(len(arms)))) \
+        .select(pl.lit("welcome_email_subject").alias("experiment"), pl.all())
 
 
 # ---------------------------------------------------------------- export files
@@ -498,9 +524,10 @@ def experiment(seed: int, name: str, cal: Calendar) -> pl.DataFrame:
 def _ga4(traf: pl.DataFrame, purchases: pl.DataFrame, cal: Calendar) -> str:
     """Web and app traffic as a GA4 Explore (free form) download: preamble, YYYYMMDD dates, rates."""
     ga = traf.filter(pl.col("channel").is_in(["web", "app"])).join(purchases, on=["date", "channel"], how="left") \
-        .sort(["date", "sessions"], descending=[False, True]).select(
+        .sort(["date", "sessions", "channel"], descending=[False, True, False]).select(
             pl.col("date").dt.strftime("%Y%m%d").alias("Date"), pl.col("channel").alias("Session default channel group"),
-            pl.col("sessions").alias("Sessions"), pl.col("visitors").alias("Total users"), pl.col("pageviews").alias("Views"),
+            pl.col("sessions").alias("Sessions"), pl.col("visitors").alias("Total users"),
+            pl.col("pageviews").alias("Views"),
             pl.col("add_to_cart").alias("Add to carts"), (pl.col("sessions") - pl.col("bounces")).alias("Engaged sessions"),
             (pl.col("bounces") / pl.col("sessions")).round(6).alias("Bounce rate"),
             pl.col("purchases").fill_null(0).alias("Ecommerce purchases"))
@@ -522,7 +549,8 @@ def export_files(seed: int, scale: float, end: Date, folder: Path) -> list[Path]
     sold, snaps = stock(seed, cal, prods, orders, lines)
     ol = order_lines(seed, cal, prods, orders, sold, store_promo, sku_promo)
     purchases = ol.filter(pl.col("status").is_in(["paid", "partially_refunded", "refunded"])) \
-        .group_by(pl.col("ordered_at").dt.date().alias("date"), "channel").agg(pl.col("order_id").n_unique().alias("purchases"))
+        .group_by(pl.col("ordered_at").dt.date().alias("date"), "channel") \
+        .agg(pl.col("order_id").n_unique().alias("purchases"))
     texts: dict[str, str] = {
         "products.csv": prods.select("sku", "name", "category", "unit_price", "unit_cost", "lead_time_days", "moq",
                                      "pack_size", "supplier").write_csv(),
@@ -536,10 +564,12 @@ def export_files(seed: int, scale: float, end: Date, folder: Path) -> list[Path]
         "date", "channel", "visitors", "sessions", "pageviews", "add_to_cart", "bounces").sort("date", "channel").write_csv()
     texts["inventory.csv"] = snaps.join(prods.select(pl.col("i").alias("sku_i"), "sku", "unit_cost"), on="sku_i").select(
         (pl.lit(cal.start) + pl.duration(days=pl.col("day"))).alias("snapshot_date"), "sku",
-        pl.col("on_hand").cast(pl.Int64), pl.col("on_order").cast(pl.Int64), "unit_cost").write_csv()
+        pl.col("on_hand").cast(pl.Int64), pl.col("on_order").cast(pl.Int64), "unit_cost").sort("snapshot_date", "sku") \
+        .write_csv()
     texts["nps_survey.csv"] = nps(seed, scale, cal, ol).write_csv(datetime_format="%Y-%m-%d %H:%M:%S")
     for name in EXPERIMENT_USERS:
         texts[f"{name}.csv"] = experiment(seed, name, cal).write_csv(datetime_format="%Y-%m-%dT%H:%M:%SZ")
+    texts["email_test_results.csv"] = experiment_totals(seed).write_csv()
     paths = []
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")
@@ -564,10 +594,11 @@ def _check_target(p: Path) -> None:
                                           "running?); stop it and try again") from e
         raise BadArgument(f"{p} exists and is not a DuckDB warehouse: not overwriting it") from e
     try:
-        tables = [t for (t,) in con.execute("select table_name from information_schema.tables "
-                                           "where table_type = 'BASE TABLE'").fetchall()]
-        is_demo = "settings" in tables and warehouse.get_setting(con, "is_demo") is True
-        rows = sum(warehouse.scalar(con, f'select count(*) from "{t}"') for t in tables if t not in META_TABLES)
+        tables = con.execute("select table_schema, table_name from information_schema.tables "
+                             "where table_type = 'BASE TABLE'").fetchall()
+        is_demo = ("main", "settings") in tables and warehouse.get_setting(con, "is_demo") is True
+        rows = sum(warehouse.scalar(con, f'select count(*) from "{schema}"."{t}"') for schema, t in tables
+                   if t not in META_TABLES)
     finally:
         con.close()
     if rows and not is_demo:
@@ -629,8 +660,8 @@ def main(argv: list[str] | None = None) -> int:
         args = ap.parse_args(argv)
         if args.seed < 0:
             raise BadArgument(f"--seed must be 0 or more, not {args.seed}")
-        if not (0 < args.scale <= 100):
-            raise BadArgument(f"--scale must be above 0 and at most 100, not {args.scale:g}")
+        if not (0 < args.scale <= MAX_SCALE):
+            raise BadArgument(f"--scale must be above 0 and at most {MAX_SCALE}, not {args.scale:g}")
         results = build(args.db, args.seed, args.scale)
     except (BadArgument, warehouse.WarehouseBusy) as e:
         print(f"error: {e}", file=sys.stderr)
