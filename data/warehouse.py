@@ -190,8 +190,8 @@ def version(con: duckdb.DuckDBPyConnection) -> str:
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
     """Row count of every canonical table, in DESIGN order."""
-    union = " union all ".join(f"select '{t}', count(*) from {t}" for t in TABLES)
-    return [(t, int(n)) for t, n in con.execute(union).fetchall()]
+    union = " union all ".join(f"select {i}, '{t}', count(*) from {t}" for i, t in enumerate(TABLES))
+    return [(t, int(n)) for _, t, n in con.execute(f"{union} order by 1").fetchall()]
 
 
 def audit_duplicate_keys(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
