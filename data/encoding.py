@@ -24,6 +24,8 @@ _BOMS = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
 _C1_IN_WORD = re.compile(rb"[A-Za-z\x80-\xff]*[\x80-\x9f][A-Za-z\x80-\xff]*")
 _QUOTES = set("‘’“”«»‹›")
+_PREFERRED = ["gb18030", "gbk", "gb2312", "cp1252", "iso8859-1", "iso8859-15", "big5", "big5hkscs", "cp932",
+              "shift_jis", "euc_jp", "cp949", "euc_kr", "cp1250", "cp1251", "cp1257", "cp850"]
 
 
 def looks_utf8(data: bytes) -> bool:
@@ -41,19 +43,24 @@ def detect(data: bytes) -> str:
         if data.startswith(bom):
             return name
     sample = data[:1 << 16]
+    if b"\x00" in sample:  # NUL is valid UTF-8 but never in a text export: UTF-16 or binary
+        if _utf16_without_bom(sample):
+            return "utf-16-le" if sample[1:2] == b"\x00" else "utf-16-be"
+        raise UnreadableFile("this is a binary file, not a text export (CSV, Excel or Parquet)")
     if looks_utf8(data):
         return "utf-8"
-    if _utf16_without_bom(sample):
-        return "utf-16-le" if sample[1:2] == b"\x00" else "utf-16-be"
-    if b"\x00" in sample:
-        raise UnreadableFile("this is a binary file, not a text export (CSV, Excel or Parquet)")
     if _is_mixed_western(data):
         return "mixed:cp1252+cp850"
-    best = from_bytes(data[:1 << 22]).best()
-    if best is None:
+    matches = list(from_bytes(data[:1 << 22]))
+    if not matches:
         raise UnreadableFile("could not recognise the text encoding: this does not look like a text export")
-    name = codecs.lookup(best.encoding).name
-    # charset-normalizer names the superset where it matters: read GB2312 text as GB18030.
+    # Short exports often fit several code pages equally well (cp1250 reads French as well as
+    # cp1252 does, cp949 reads GBK): among the equally good, take the one shops use most.
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    ties = [codecs.lookup(m.encoding).name for m in matches
+            if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.05]
+    name = min(ties, key=lambda n: _PREFERRED.index(n) if n in _PREFERRED else len(_PREFERRED))
+    # Read the superset where it matters: GB2312/GBK text as GB18030, Latin-1 as cp1252.
     return {"gb2312": "gb18030", "gbk": "gb18030", "iso8859-1": "cp1252", "latin-1": "cp1252"}.get(name, name)
 
 
@@ -75,14 +82,19 @@ def _utf16_without_bom(sample: bytes) -> bool:
 
 
 def _is_mixed_western(data: bytes) -> bool:
-    """Latin-1 letters (0xC0–0xFF) and, inside words, cp850 accented letters in 0x80–0x9F."""
+    """Latin-1 letters (0xC0–0xFF) and, inside words, bytes 0x80–0x9F that are punctuation in
+    cp1252 but lower-case accented letters in cp850 (``esp\\x82rant``): at least two such words."""
     if not re.search(rb"[a-zA-Z][\xc0-\xff]|[\xc0-\xff][a-zA-Z]", data):
         return False
+    evidence = 0
     for m in _C1_IN_WORD.finditer(data):
         token = m.group()
-        for i, b in enumerate(token):
-            if 0x80 <= b <= 0x9F and _pick(b, token, i) != bytes([b]).decode("cp1252", "replace"):
-                return True
+        for i, b in enumerate(token[1:-1], start=1):
+            as_850 = bytes([b]).decode("cp850")
+            if 0x80 <= b <= 0x9F and as_850.islower() and not _is_letter(bytes([b]).decode("cp1252", "replace")):
+                evidence += 1
+        if evidence >= 2:
+            return True
     return False
 
 
