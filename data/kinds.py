@@ -222,7 +222,7 @@ def rules_inventory(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
     c.frame = c.frame.with_columns(pl.col("location").fill_null(""), pl.col("sku").str.to_uppercase())
     c.reject(pl.col("sku").is_null(), "sku", "missing SKU")
     c.reject(pl.col("snapshot_date").is_null(), "snapshot_date", "missing date")
-    c.reject(pl.col("on_hand").is_null(), "on_hand", "missing stock level")
+    c.skip(pl.col("on_hand").is_null(), "no stock level (not stocked at this location)")
     c.reject(pl.col("on_hand").abs() > 1e9, "on_hand", "absurd stock level")
     c.reject(pl.col("on_order") < 0, "on_order", "negative units on order")
     duplicate_keys(c, ["snapshot_date", "sku", "location"])

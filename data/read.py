@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -18,7 +19,8 @@ import polars as pl
 
 from data import encoding as enc
 
-NULL_TOKENS = ["", "NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "NaN", "nan", "-", "--"]
+NULL_TOKENS = ["", "NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "NaN", "nan", "-", "--",
+               "not stocked"]  # Shopify's inventory export: the item is not stocked at that location
 DELIMITERS = [",", ";", "\t", "|"]
 ROW = "__row"  # the spreadsheet row number of each data row
 
@@ -105,33 +107,34 @@ def _delimiter_name(d: str) -> str:
 
 
 def _sniff(sample: str) -> tuple[str, int]:
-    """Delimiter and the number of lines above the header, from the first lines of the file."""
-    lines = sample.splitlines()[:60]
-    if len(sample) >= 1 << 16 and len(lines) > 1:
-        lines = lines[:-1]  # the last line of the sample may be cut
+    """Delimiter and the number of records above the header, from the start of the file.
+
+    Records are read with quotes respected, so a quoted line break (in the header or in a cell)
+    does not shift the header; Polars' ``skip_rows`` counts records the same way.
+    """
+    if len(sample) >= 1 << 16 and "\n" in sample:
+        sample = sample[:sample.rindex("\n")]  # the last line of the sample may be cut
     best = None
     for d in DELIMITERS:
         try:
-            rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=d))
+            records = list(itertools.islice(csv.reader(io.StringIO(sample), delimiter=d), 60))
         except csv.Error:
             continue
-        counts = [len(r) for r in rows if any(c.strip() for c in r)]
+        widths = [len(r) if any(c.strip() for c in r) else 0 for r in records]
+        counts = [w for w in widths if w]
         if not counts:
             continue
         width = max(set(counts), key=lambda w: (counts.count(w), w))
-        if width < 2:
-            continue
-        score = (counts.count(width), width)
-        if best is None or score > best[0]:
-            best = (score, d, width)
+        if width >= 2 and (best is None or (counts.count(width), width) > best[0]):
+            best = ((counts.count(width), width), d, width, records, widths)
     if best is None:
         raise RefusedFile("no table found: no line has two or more columns separated by , ; tab or |")
-    _, d, width = best
-    # The header opens the first run of two lines with the table's width (titles and notes above
-    # it have fewer cells; a '#' comment line is never the header).
-    widths = [len(next(csv.reader([line], delimiter=d), [])) for line in lines]
+    _, d, width, records, widths = best
+    # The header opens the first run of two records with the table's width (titles and notes
+    # above it have fewer cells; a '#' comment line is never the header).
     for i, w in enumerate(widths):
-        if w == width and (i + 1 == len(widths) or widths[i + 1] == width) and not lines[i].startswith("#"):
+        if w == width and (i + 1 == len(widths) or widths[i + 1] == width) \
+                and not (records[i] and records[i][0].startswith("#")):
             return d, i
     return d, widths.index(width)
 

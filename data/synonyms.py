@@ -72,13 +72,14 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "buyers": ["buyers", "purchasers", "Total purchasers", "支付买家数", "付款买家数", "成交买家数"],
     },
     "inventory": {
-        "snapshot_date": ["snapshot date", "date", "as of", "stock date", "日期", "盘点日期", "统计日期"],
+        "snapshot_date": ["snapshot date", "date", "as of", "stock date", "Datum", "Stichtag", "日期", "盘点日期",
+                          "统计日期"],
         "sku": ["sku", "SKU", "StockCode", "item sku", "variant sku", "商家编码", "商品编码", "货号"],
         "location": ["location", "warehouse", "store", "仓库", "库位", "门店"],
         "on_hand": ["on hand", "on_hand", "On hand", "stock", "available", "Available", "quantity on hand",
                     "inventory", "qty on hand", "库存", "可用库存", "库存数量", "实际库存", "On hand (current)"],
         "on_order": ["on order", "incoming", "Incoming", "in transit", "在途", "在途库存", "采购在途"],
-        "unit_cost": ["unit cost", "cost", "Cost", "成本", "成本价"],
+        "unit_cost": ["unit cost", "cost", "Cost", "Cost per item", "成本", "成本价"],
     },
     "products": {
         "sku": ["sku", "SKU", "Variant SKU", "StockCode", "article no", "article number", "item no",
