@@ -100,7 +100,19 @@ def prepare(con: duckdb.DuckDBPyConnection, source: bytes | Path, name: str, kin
         mapping["order_id"].lower() in ("invoiceno", "invoice") else ""
     ctx = kinds.Context(file_name=name, layout=layout, as_of=as_of, experiment=experiment)
     frames = kinds.RULES[kind](checked, ctx)
+    checked.errors = _show_raw_values(checked.errors, frame)
     return Prepared(raw.format, raw.encoding, headers, raw.frame.height, kind, mapping, frames, checked, user_mapping)
+
+
+def _show_raw_values(errors: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
+    """Report each rejected cell as written in the file, not as typed."""
+    if errors.height == 0:
+        return errors
+    cells = (raw.filter(pl.col(ROW).is_in(errors["row"].implode()))
+             .unpivot(index=ROW, variable_name="column", value_name="cell")
+             .with_columns(pl.col(ROW).cast(pl.Int64).alias("row")).drop(ROW))
+    return (errors.join(cells, on=["row", "column"], how="left")
+            .with_columns(pl.coalesce("cell", "value").alias("value")).drop("cell"))
 
 
 def _drop_exact_duplicates(frame: pl.DataFrame, headers: list[str]) -> tuple[pl.DataFrame, int]:

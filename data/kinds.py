@@ -26,9 +26,11 @@ from datetime import date as Date, datetime as DateTime
 
 import polars as pl
 
+from data import synonyms
 from data.read import ROW
 from data.validate import Checked, duplicate_keys
 
+_ORDER_LEVEL_AMOUNTS = {synonyms.normalize(h) for h in synonyms.ORDER_LEVEL_AMOUNTS}
 STATUS = {
     "paid": "paid", "completed": "paid", "complete": "paid", "processing": "paid", "shipped": "paid",
     "fulfilled": "paid", "authorized": "paid", "delivered": "paid", "success": "paid",
@@ -115,6 +117,13 @@ def rules_orders(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
         .when(pl.col("_status").is_not_null()).then(pl.col("_status"))
         .when(pl.lit(has_paid_at) & pl.col("paid_at").is_null()).then(pl.lit("pending"))
         .otherwise(pl.lit("paid")).alias("status"))
+    once = [k for k in ("shipping", "discount", "refund_amount", "paid_amount")
+            if synonyms.normalize(c.source.get(k, "")) in _ORDER_LEVEL_AMOUNTS]
+    if once:  # an order's figure counts once: on its first line
+        first = pl.int_range(pl.len()).over("order_id") == 0
+        c.frame = c.frame.with_columns(
+            pl.when(first).then(pl.col(k).drop_nulls().first().over("order_id")).otherwise(0.0).alias(k)
+            for k in once)
     # Quantities and prices, including order-level exports.
     if "quantity" not in c.source:  # an order-level export: one line per order
         c.frame = c.frame.with_columns(pl.col("quantity").fill_null(1.0))
@@ -122,6 +131,7 @@ def rules_orders(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
         pl.coalesce(pl.col("unit_price"), pl.col("line_total") / pl.col("quantity"),
                     (pl.col("paid_amount") - pl.col("shipping").fill_null(0)) / pl.col("quantity")).alias("unit_price"))
     sale = pl.col("status").is_in(["paid", "partially_refunded", "refunded"])
+    # In an order-level export (one line per order) the unpaid part of goods + shipping is the discount.
     unpaid_part = pl.col("line_total") + pl.col("shipping").fill_null(0) - pl.col("paid_amount")
     c.frame = c.frame.with_columns(
         pl.col("discount").fill_null(pl.when(sale & (unpaid_part > 0)).then(unpaid_part).otherwise(0)),

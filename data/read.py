@@ -159,7 +159,8 @@ def _tidy(frame: pl.DataFrame, header_row: int) -> pl.DataFrame:
     """Strip header names, drop blank and trailing comment rows, and number the rows."""
     names, seen = [], {}
     for i, col in enumerate(frame.columns):
-        base = str(col).strip().lstrip("\ufeff").strip() or f"column_{i + 1}"
+        # Polars leaves a quoted header's doubled quotes ("when ""quoted""") as they are.
+        base = str(col).replace('""', '"').strip().lstrip("\ufeff").strip() or f"column_{i + 1}"
         seen[base] = seen.get(base, 0) + 1
         names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
     frame = frame.rename(dict(zip(frame.columns, names)))

@@ -13,6 +13,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# Amount headers that hold a whole order's figure: written on the order's first line (Shopify) or
+# repeated on every item line (WooCommerce order-export plugins); either way counted once.
+ORDER_LEVEL_AMOUNTS = {"Shipping", "Discount Amount", "Refunded Amount", "Order Shipping Amount",
+                       "Order Refund Amount", "Cart Discount Amount", "Order Discount", "Shipping Total",
+                       "Order Total Amount", "Order Total", "买家应付邮费", "买家实际支付金额"}
+
 KINDS = ("orders", "traffic", "inventory", "products", "nps", "experiments", "promotions")
 
 SYNONYMS: dict[str, dict[str, list[str]]] = {
@@ -40,7 +46,7 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "unit_price": ["unit price", "price", "Lineitem price", "UnitPrice", "Price", "item price",
                        "单价", "商品单价", "价格", "Item Cost", "Item Price"],
         "line_total": ["line total", "line amount", "subtotal", "Lineitem total", "item total",
-                       "买家应付货款", "商品总价", "货款", "Order Subtotal Amount", "Line Subtotal"],
+                       "买家应付货款", "商品总价", "货款", "Line Subtotal"],
         "paid_amount": ["paid amount", "amount paid", "买家实际支付金额", "实付金额", "实际支付金额",
                         "Order Total Amount", "Order Total"],
         "discount": ["discount", "discount amount", "Discount Amount", "Lineitem discount", "优惠金额",
