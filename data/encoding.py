@@ -60,6 +60,15 @@ def detect(data: bytes) -> str:
     ties = [codecs.lookup(m.encoding).name for m in matches
             if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.05]
     name = min(ties, key=lambda n: _PREFERRED.index(n) if n in _PREFERRED else len(_PREFERRED))
+    # Western accents inside words ("Théière") also form valid GBK byte pairs, and a few Chinese
+    # product names among English text fool the detector the other way: decide by where the high
+    # bytes sit. In Western text nearly every one touches an ASCII letter; in Chinese they run together.
+    western = _touching_letters(data[:1 << 22])
+    single_byte = name.startswith(("cp125", "iso8859", "latin", "cp850", "cp437", "mac"))
+    if not single_byte and western >= 0.5 and _decodes(data, "cp1252"):
+        name = "cp1252"
+    elif name not in _CJK and western < 0.5 and _decodes(data, "gb18030"):
+        name = "gb18030"
     # Read the superset where it matters: GB2312/GBK text as GB18030, Latin-1 as cp1252.
     return {"gb2312": "gb18030", "gbk": "gb18030", "iso8859-1": "cp1252", "latin-1": "cp1252"}.get(name, name)
 
@@ -73,6 +82,25 @@ def decode(data: bytes, encoding: str) -> str:
     except UnicodeDecodeError as e:
         line = data[:e.start].count(b"\n") + 1
         raise UnreadableFile(f"line {line}: bytes that are not valid {encoding}") from e
+
+
+_CJK = {"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp932", "shift_jis", "euc_jp", "cp949", "euc_kr",
+        "euc_jis_2004", "shift_jis_2004", "iso2022_jp", "hz", "cp950"}
+
+
+def _touching_letters(data: bytes) -> float:
+    """Share of bytes ≥ 0x80 that have an ASCII letter right before or after them."""
+    high = len(re.findall(rb"[\x80-\xff]", data))
+    touching = len(re.findall(rb"(?<=[A-Za-z])[\x80-\xff]|[\x80-\xff](?=[A-Za-z])", data))
+    return touching / high if high else 0.0
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _utf16_without_bom(sample: bytes) -> bool:

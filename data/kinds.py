@@ -147,11 +147,13 @@ def rules_orders(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
     for col in ("discount", "refund_amount", "shipping"):
         c.reject(pl.col(col) < 0, col, f"negative {col.replace('_', ' ')}")
     if ctx.layout == "uci":
-        _uci_rules(c)
+        _uci_not_sales(c)
     c.reject(pl.col("unit_price") < 0, "unit_price", "negative price")
-    c.skip(pl.col("quantity") < 0, "not a sale: negative quantity outside a return invoice (write-off)")
-    c.skip((pl.col("unit_price") == 0) & (pl.col("quantity") != 0) & ~pl.col("is_return"),
-           "not a sale: zero price")
+    c.skip((pl.col("quantity") < 0) & ~pl.col("is_return"),
+           "not a sale: negative quantity outside a return invoice (write-off)")
+    c.skip((pl.col("unit_price") == 0) & ~pl.col("is_return"), "not a sale: zero price")
+    if ctx.layout == "uci":
+        _uci_rules(c)
     # Refund amounts turn standing orders into (partially) refunded ones.
     if c.frame.select(((pl.col("refund_amount") > 0) | pl.col("status").is_in(["refunded", "partially_refunded"]))
                       .any()).item():
@@ -190,18 +192,23 @@ def _number_lines(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns((pl.int_range(pl.len()).over("order_id") + 1).cast(pl.Int32).alias("line_no"))
 
 
+def _uci_not_sales(c: Checked) -> None:
+    """Mark return invoices; skip adjustments and fees (before the generic checks)."""
+    c.frame = c.frame.with_columns(pl.col("order_id").str.starts_with("C").alias("is_return"))
+    c.skip(pl.col("order_id").str.starts_with("A"), "not a sale: bad-debt adjustment (A invoice)")
+    c.skip(pl.col("sku").is_in(list(UCI_FEES)), "not a sale: fee or sample line (BANK CHARGES, AMAZONFEE, CRUK, …)")
+
+
 def _uci_rules(c: Checked) -> None:
-    oid, sku = pl.col("order_id"), pl.col("sku")
-    c.skip(oid.str.starts_with("A"), "not a sale: bad-debt adjustment (A invoice)")
-    c.skip(sku.is_in(list(UCI_FEES)), "not a sale: fee or sample line (BANK CHARGES, AMAZONFEE, CRUK, …)")
+    """Returns carry their value as a refund; shipping and discount lines move to their columns."""
+    sku = pl.col("sku")
     amount = (pl.col("quantity") * pl.col("unit_price")).abs()
-    is_return = oid.str.starts_with("C")
+    is_return = pl.col("is_return")
     c.frame = c.frame.with_columns(
         pl.when(sku.is_in(list(UCI_SHIPPING)) & ~is_return).then(amount).otherwise(0).alias("shipping"),
         pl.when(sku.is_in(list(UCI_DISCOUNT)) & ~is_return).then(amount).otherwise(0).alias("discount"),
         pl.when(is_return).then(amount).otherwise(pl.col("refund_amount")).alias("refund_amount"),
-        pl.when(is_return).then(pl.lit("refunded")).otherwise(pl.col("status")).alias("status"),
-        is_return.alias("is_return"))
+        pl.when(is_return).then(pl.lit("refunded")).otherwise(pl.col("status")).alias("status"))
     not_goods = sku.is_in(list(UCI_SHIPPING | UCI_DISCOUNT)) | pl.col("is_return")
     c.frame = c.frame.with_columns(
         pl.when(not_goods).then(0.0).otherwise(pl.col("quantity")).alias("quantity"),

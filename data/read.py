@@ -178,8 +178,14 @@ def _read_parquet(data: bytes) -> RawTable:
         frame = pl.read_parquet(io.BytesIO(data))
     except Exception as e:  # noqa: BLE001 - any parse failure is a refused file
         raise RefusedFile(f"not a readable Parquet file: {str(e).splitlines()[0]}") from e
-    frame = frame.with_columns(pl.all().cast(pl.String))
+    frame = _null_tokens(frame.with_columns(pl.all().cast(pl.String)))
     return RawTable(_tidy(frame, header_row=1), "parquet", "binary")
+
+
+def _null_tokens(frame: pl.DataFrame) -> pl.DataFrame:
+    """Cells that spell a missing value (``NA``, ``nan``, ``-`` …) become null, as in CSV reading."""
+    return frame.with_columns(pl.when(~pl.col(c).str.strip_chars().is_in(NULL_TOKENS)).then(pl.col(c)).alias(c)
+                              for c in frame.columns)
 
 
 def _read_xlsx(data: bytes, name: str) -> RawTable:
@@ -198,6 +204,5 @@ def _read_xlsx(data: bytes, name: str) -> RawTable:
     frame.columns = [f"__c{i}" for i in range(frame.width)]
     frame = frame.rename({f"__c{i}": h for i, h in enumerate(header) if h and h not in header[:i]})
     frame = frame.select([c for c in frame.columns if not c.startswith("__c")])
-    frame = frame.with_columns(pl.when(pl.col(c).is_in(NULL_TOKENS)).then(None).otherwise(pl.col(c)).alias(c)
-                               for c in frame.columns)
+    frame = _null_tokens(frame)
     return RawTable(_tidy(frame, header_row=skip + 1), "xlsx", "binary", None, skip + 1)
