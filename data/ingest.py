@@ -98,7 +98,8 @@ def prepare(con: duckdb.DuckDBPyConnection, source: bytes | Path, name: str, kin
         checked.warnings.append(f"columns not used: {', '.join(ignored)}")
     layout = "uci" if {"stockcode"} <= {h.lower() for h in headers} and "order_id" in mapping and \
         mapping["order_id"].lower() in ("invoiceno", "invoice") else ""
-    ctx = kinds.Context(file_name=name, layout=layout, as_of=as_of, experiment=experiment)
+    ctx = kinds.Context(file_name=name, layout=layout, as_of=as_of, experiment=experiment,
+                        currency=warehouse.get_setting(con, "currency"))
     frames = kinds.RULES[kind](checked, ctx)
     checked.errors = _show_raw_values(checked.errors, frame)
     return Prepared(raw.format, raw.encoding, headers, raw.frame.height, kind, mapping, frames, checked, user_mapping)

@@ -72,6 +72,7 @@ class Context:
     as_of: Date | None = None      # --date: survey date (NPS) or snapshot date (inventory)
     experiment: str | None = None  # experiment name when the file has no such column
     default_channel: str = "online"
+    currency: str = "EUR"          # for files without a currency column (setting "currency")
 
 
 class NeedsInput(ValueError):
@@ -137,7 +138,7 @@ def rules_orders(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
         pl.col("discount").fill_null(pl.when(sale & (unpaid_part > 0)).then(unpaid_part).otherwise(0)),
         pl.col("refund_amount").fill_null(0), pl.col("shipping").fill_null(0),
         pl.lit(False).alias("is_return"), pl.col("sku").str.to_uppercase(),
-        pl.col("channel").fill_null(ctx.default_channel))
+        pl.col("channel").fill_null(ctx.default_channel), pl.col("currency").fill_null(ctx.currency))
     c.reject(pl.col("quantity").is_null() & pl.col("order_id").is_not_null(), "quantity", "missing quantity")
     c.reject(pl.col("unit_price").is_null() & pl.col("order_id").is_not_null(), "unit_price", "missing price")
     c.reject(pl.col("quantity").abs() > 1_000_000, "quantity", "absurd quantity (more than 1,000,000 units)")

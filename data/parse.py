@@ -26,19 +26,23 @@ REASONS = {
 }
 
 _TIMES = ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"]
+_CLOCK12 = ["%I:%M:%S %p", "%I:%M %p"]
 _ISO = ([f"%Y-%m-%d {t}{z}" for t in _TIMES for z in ("%#z", " %#z", "")]
         + [f"%Y-%m-%dT{t}{z}" for t in _TIMES for z in ("%#z", "")]
+        + [f"%Y-%m-%d {t}" for t in _CLOCK12]
         + ["%Y-%m-%d", "%Y%m%d"] + [f"%Y/%m/%d {t}" for t in _TIMES] + ["%Y/%m/%d"]
         + ["%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日"])
 
 
 def _with_times(date_fmt: str) -> list[str]:
-    return [f"{date_fmt} {t}" for t in _TIMES] + [date_fmt]
+    """The date alone and with every time form; two-digit years before four (chrono's %Y would
+    read ``24`` as the year 24)."""
+    forms = [date_fmt.replace("%Y", "%y"), date_fmt] if "%Y" in date_fmt else [date_fmt]
+    return [f"{d} {t}" for d in forms for t in _TIMES + _CLOCK12] + forms
 
 
-_MONTH_FIRST = _with_times("%m/%d/%Y") + _with_times("%m/%d/%y") + _with_times("%m-%d-%Y")
-_DAY_FIRST = (_with_times("%d/%m/%Y") + _with_times("%d/%m/%y") + _with_times("%d.%m.%Y")
-              + _with_times("%d.%m.%y") + _with_times("%d-%m-%Y"))
+_MONTH_FIRST = _with_times("%m/%d/%Y") + _with_times("%m-%d-%Y")
+_DAY_FIRST = _with_times("%d/%m/%Y") + _with_times("%d.%m.%Y") + _with_times("%d-%m-%Y")
 _TRUE = ["true", "yes", "y", "1", "1.0", "t", "是", "√", "x"]
 _FALSE = ["false", "no", "n", "0", "0.0", "f", "否", ""]
 
