@@ -30,7 +30,7 @@ from data import synonyms
 from data.read import ROW
 from data.validate import Checked, duplicate_keys
 
-_ORDER_LEVEL_AMOUNTS = {synonyms.normalize(h) for h in synonyms.ORDER_LEVEL_AMOUNTS}
+STATUS_ENUM = pl.Enum(["paid", "partially_refunded", "refunded", "cancelled", "pending"])
 STATUS = {
     "paid": "paid", "completed": "paid", "complete": "paid", "processing": "paid", "shipped": "paid",
     "fulfilled": "paid", "authorized": "paid", "delivered": "paid", "success": "paid",
@@ -97,34 +97,34 @@ def rules_orders(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
             | {k: (None, pl.Float64) for k in ("quantity", "unit_price", "line_total", "paid_amount",
                                                 "discount", "refund_amount", "shipping", "unit_cost")})
     c.reject(pl.col("order_id").is_null(), None, "missing order id", pl.lit(None))
-    # Shopify writes order-level fields on the first line item only.
+    # Shopify writes order-level fields on the first line item only; the sign is an order date or
+    # status missing on some lines (customer ids are missing for guests in any export).
     gaps = [k for k in ORDER_LEVEL if 0 < c.frame[k].null_count() < c.frame.height]
-    if gaps:
+    if set(gaps) & {"ordered_at", "paid_at", "status", "financial_status"}:
         c.frame = c.frame.with_columns(pl.col(k).fill_null(pl.col(k).max().over("order_id")) for k in gaps)
     c.frame = c.frame.with_columns(pl.col("ordered_at").fill_null(pl.col("paid_at")))
     c.reject(pl.col("ordered_at").is_null() & pl.col("order_id").is_not_null(), "ordered_at",
              "missing order date")
-    # Status.
+    # Status, computed on the few distinct texts and kept dictionary-encoded (no string per line).
     text = pl.coalesce(pl.col("financial_status"), pl.col("status"))
     values = c.frame.select(text.unique()).to_series().drop_nulls().to_list()  # a handful, however long the file
     lookup = {v: STATUS.get(v.lower().removeprefix("wc-").replace("，", ",").strip()) for v in values}
-    c.frame = c.frame.with_columns(text.alias("_status_text"), text.replace_strict(lookup, default=None).alias("_status"))
+    mapped = text.replace_strict(lookup, default=None, return_dtype=STATUS_ENUM)
     header = "financial_status" if "financial_status" in c.source else "status"
-    c.reject(pl.col("_status_text").is_not_null() & pl.col("_status").is_null(), header,
+    c.reject(text.is_not_null() & mapped.is_null(), header,
              "unknown order status (expected e.g. paid, refunded, cancelled, pending, 交易成功, 交易关闭)")
-    has_paid_at = "paid_at" in c.source
-    c.frame = c.frame.with_columns(
-        pl.when(pl.col("cancelled_at").is_not_null()).then(pl.lit("cancelled"))
-        .when(pl.col("_status").is_not_null()).then(pl.col("_status"))
-        .when(pl.lit(has_paid_at) & pl.col("paid_at").is_null()).then(pl.lit("pending"))
-        .otherwise(pl.lit("paid")).alias("status"))
+    status = mapped.fill_null(pl.lit("pending", STATUS_ENUM) if "paid_at" in c.source else pl.lit("paid", STATUS_ENUM))
+    if "paid_at" in c.source:
+        status = pl.when(mapped.is_null() & pl.col("paid_at").is_not_null()).then(pl.lit("paid", STATUS_ENUM)) \
+            .otherwise(status)
+    if "cancelled_at" in c.source:
+        status = pl.when(pl.col("cancelled_at").is_not_null()).then(pl.lit("cancelled", STATUS_ENUM)).otherwise(status)
+    c.frame = c.frame.with_columns(status.alias("status"))
     once = [k for k in ("shipping", "discount", "refund_amount", "paid_amount")
-            if synonyms.normalize(c.source.get(k, "")) in _ORDER_LEVEL_AMOUNTS]
+            if c.source.get(k) in synonyms.ORDER_LEVEL_AMOUNTS and _written_per_order(c.frame, k)]
     if once:  # an order's figure counts once: on its first line
-        first = pl.int_range(pl.len()).over("order_id") == 0
-        c.frame = c.frame.with_columns(
-            pl.when(first).then(pl.col(k).drop_nulls().first().over("order_id")).otherwise(0.0).alias(k)
-            for k in once)
+        first = (pl.col("order_id") != pl.col("order_id").shift()).fill_null(True)
+        c.frame = c.frame.with_columns(pl.when(first).then(pl.col(k)).otherwise(0.0).alias(k) for k in once)
     # Quantities and prices, including order-level exports.
     if "quantity" not in c.source:  # an order-level export: one line per order
         c.frame = c.frame.with_columns(pl.col("quantity").fill_null(1.0))
@@ -137,8 +137,9 @@ def rules_orders(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
     c.frame = c.frame.with_columns(
         pl.col("discount").fill_null(pl.when(sale & (unpaid_part > 0)).then(unpaid_part).otherwise(0)),
         pl.col("refund_amount").fill_null(0), pl.col("shipping").fill_null(0),
-        pl.lit(False).alias("is_return"), pl.col("sku").str.to_uppercase(),
+        pl.lit(False).alias("is_return"),
         pl.col("channel").fill_null(ctx.default_channel), pl.col("currency").fill_null(ctx.currency))
+    c.frame = _upper_skus(c.frame)
     c.reject(pl.col("quantity").is_null() & pl.col("order_id").is_not_null(), "quantity", "missing quantity")
     c.reject(pl.col("unit_price").is_null() & pl.col("order_id").is_not_null(), "unit_price", "missing price")
     c.reject(pl.col("quantity").abs() > 1_000_000, "quantity", "absurd quantity (more than 1,000,000 units)")
@@ -156,30 +157,52 @@ def rules_orders(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
     if ctx.layout == "uci":
         _uci_rules(c)
     # Refund amounts turn standing orders into (partially) refunded ones.
-    if c.frame.select(((pl.col("refund_amount") > 0) | pl.col("status").is_in(["refunded", "partially_refunded"]))
-                      .any()).item():
-        _refund_status(c)
     if "line_no" in c.source:
         duplicate_keys(c, ["order_id", "line_no"])
     else:
         c.frame = _number_lines(c.frame)
+    _refund_status(c)
     return {"order_lines": _select(c.good(), "order_lines")}
+
+
+def _written_per_order(frame: pl.DataFrame, column: str) -> bool:
+    """True when every later line of an order leaves ``column`` empty or repeats the first line's
+    value (a whole-order figure), with each order's lines together as exports write them."""
+    same_order = pl.col("order_id") == pl.col("order_id").shift()
+    value = pl.col(column)
+    return frame.select((~same_order.fill_null(False) | value.is_null() | (value == value.shift()).fill_null(False))
+                        .all()).item()
+
+
+def _upper_skus(frame: pl.DataFrame) -> pl.DataFrame:
+    """SKUs in upper case (the UCI data mixes 85123a/85123A); no copy when they already are."""
+    if frame.select(pl.col("sku").str.contains("[a-z]").any()).item():
+        return frame.with_columns(pl.col("sku").str.to_uppercase())
+    return frame
 
 
 def _refund_status(c: Checked) -> None:
     """Refund amounts turn standing orders into (partially) refunded ones; a refunded order
-    without amounts is refunded in full."""
+    without amounts is refunded in full. Only the (few) orders with refunds are worked on."""
+    touched = pl.col("order_id").is_in(
+        c.frame.filter((pl.col("refund_amount") > 0) | pl.col("status").is_in(["refunded", "partially_refunded"]))
+        ["order_id"].unique().implode())
+    mask = c.frame.select(touched).to_series()
+    if not mask.any():
+        return
+    rest, c.frame = c.frame.filter(~mask), c.frame.filter(mask)
     gross = pl.col("quantity") * pl.col("unit_price") - pl.col("discount")
     c.frame = c.frame.with_columns(
         pl.col("refund_amount").sum().over("order_id").alias("_refund"), gross.sum().over("order_id").alias("_gross"))
     c.frame = c.frame.with_columns(
         pl.when(pl.col("status").is_in(["paid", "partially_refunded"]) & (pl.col("_refund") > 0))
-        .then(pl.when(pl.col("_refund") >= pl.col("_gross") - 0.005).then(pl.lit("refunded"))
-              .otherwise(pl.lit("partially_refunded")))
+        .then(pl.when(pl.col("_refund") >= pl.col("_gross") - 0.005).then(pl.lit("refunded", STATUS_ENUM))
+              .otherwise(pl.lit("partially_refunded", STATUS_ENUM)))
         .otherwise(pl.col("status")).alias("status"))
     c.frame = c.frame.with_columns(
         pl.when((pl.col("status") == "refunded") & (pl.col("_refund") == 0)).then(gross)
-        .otherwise(pl.col("refund_amount")).alias("refund_amount"))
+        .otherwise(pl.col("refund_amount")).alias("refund_amount")).drop("_refund", "_gross")
+    c.frame = pl.concat([rest, c.frame], how="vertical_relaxed")
 
 
 def _number_lines(frame: pl.DataFrame) -> pl.DataFrame:
@@ -209,7 +232,7 @@ def _uci_rules(c: Checked) -> None:
         pl.when(sku.is_in(list(UCI_SHIPPING)) & ~is_return).then(amount).otherwise(0).alias("shipping"),
         pl.when(sku.is_in(list(UCI_DISCOUNT)) & ~is_return).then(amount).otherwise(0).alias("discount"),
         pl.when(is_return).then(amount).otherwise(pl.col("refund_amount")).alias("refund_amount"),
-        pl.when(is_return).then(pl.lit("refunded")).otherwise(pl.col("status")).alias("status"))
+        pl.when(is_return).then(pl.lit("refunded", STATUS_ENUM)).otherwise(pl.col("status")).alias("status"))
     not_goods = sku.is_in(list(UCI_SHIPPING | UCI_DISCOUNT)) | pl.col("is_return")
     c.frame = c.frame.with_columns(
         pl.when(not_goods).then(0.0).otherwise(pl.col("quantity")).alias("quantity"),
@@ -237,7 +260,7 @@ def rules_inventory(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
         raise NeedsInput("this inventory file has no date column: give the snapshot date (--date YYYY-MM-DD)")
     _ensure(c, {"snapshot_date": (ctx.as_of, pl.Date), "location": ("", pl.String),
                 "on_order": (None, pl.Float64), "unit_cost": (None, pl.Float64)})
-    c.frame = c.frame.with_columns(pl.col("location").fill_null(""), pl.col("sku").str.to_uppercase())
+    c.frame = _upper_skus(c.frame.with_columns(pl.col("location").fill_null("")))
     c.reject(pl.col("sku").is_null(), "sku", "missing SKU")
     c.reject(pl.col("snapshot_date").is_null(), "snapshot_date", "missing date")
     c.skip(pl.col("on_hand").is_null(), "no stock level (not stocked at this location)")
@@ -251,7 +274,7 @@ def rules_products(c: Checked, ctx: Context) -> dict[str, pl.DataFrame]:
     _ensure(c, {k: (None, pl.String) for k in ("name", "category", "supplier")}
             | {k: (None, pl.Float64) for k in ("unit_price", "unit_cost")}
             | {k: (None, pl.Int64) for k in ("lead_time_days", "moq", "pack_size")})
-    c.frame = c.frame.with_columns(pl.col("sku").str.to_uppercase())
+    c.frame = _upper_skus(c.frame)
     c.reject(pl.col("sku").is_null(), "sku", "missing SKU")
     for k in ("unit_price", "unit_cost", "lead_time_days"):
         c.reject(pl.col(k) < 0, k, f"negative {k.replace('_', ' ')}")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Amount headers that hold a whole order's figure: written on the order's first line (Shopify) or
-# repeated on every item line (WooCommerce order-export plugins); either way counted once.
+# Amount headers (exactly as platforms spell them) that hold a whole order's figure: written on the
+# order's first line (Shopify) or repeated on every item line (WooCommerce order-export plugins);
+# either way counted once, when the file's values show that pattern.
 ORDER_LEVEL_AMOUNTS = {"Shipping", "Discount Amount", "Refunded Amount", "Order Shipping Amount",
                        "Order Refund Amount", "Cart Discount Amount", "Order Discount", "Shipping Total",
                        "Order Total Amount", "Order Total", "买家应付邮费", "买家实际支付金额"}
