@@ -183,26 +183,26 @@ def _upper_skus(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _refund_status(c: Checked) -> None:
     """Refund amounts turn standing orders into (partially) refunded ones; a refunded order
-    without amounts is refunded in full. Only the (few) orders with refunds are worked on."""
-    touched = pl.col("order_id").is_in(
-        c.frame.filter((pl.col("refund_amount") > 0) | pl.col("status").is_in(["refunded", "partially_refunded"]))
-        ["order_id"].unique().implode())
-    mask = c.frame.select(touched).to_series()
+    without amounts is refunded in full. Only the (few) orders with refunds are worked on, and
+    only their status and refund cells are written back."""
+    refunded = c.frame.filter((pl.col("refund_amount") > 0) | pl.col("status").is_in(["refunded", "partially_refunded"]))
+    mask = c.frame.select(pl.col("order_id").is_in(refunded["order_id"].unique().implode())).to_series()
     if not mask.any():
         return
-    rest, c.frame = c.frame.filter(~mask), c.frame.filter(mask)
     gross = pl.col("quantity") * pl.col("unit_price") - pl.col("discount")
-    c.frame = c.frame.with_columns(
-        pl.col("refund_amount").sum().over("order_id").alias("_refund"), gross.sum().over("order_id").alias("_gross"))
-    c.frame = c.frame.with_columns(
-        pl.when(pl.col("status").is_in(["paid", "partially_refunded"]) & (pl.col("_refund") > 0))
-        .then(pl.when(pl.col("_refund") >= pl.col("_gross") - 0.005).then(pl.lit("refunded", STATUS_ENUM))
-              .otherwise(pl.lit("partially_refunded", STATUS_ENUM)))
-        .otherwise(pl.col("status")).alias("status"))
-    c.frame = c.frame.with_columns(
-        pl.when((pl.col("status") == "refunded") & (pl.col("_refund") == 0)).then(gross)
-        .otherwise(pl.col("refund_amount")).alias("refund_amount")).drop("_refund", "_gross")
-    c.frame = pl.concat([rest, c.frame], how="vertical_relaxed")
+    sub = c.frame.filter(mask).select("order_id", "status", "refund_amount", gross.alias("_gross_line")).with_columns(
+        pl.col("refund_amount").sum().over("order_id").alias("_refund"), pl.col("_gross_line").sum().over("order_id")
+        .alias("_gross"))
+    status = (pl.when(pl.col("status").is_in(["paid", "partially_refunded"]) & (pl.col("_refund") > 0))
+              .then(pl.when(pl.col("_refund") >= pl.col("_gross") - 0.005).then(pl.lit("refunded", STATUS_ENUM))
+                    .otherwise(pl.lit("partially_refunded", STATUS_ENUM)))
+              .otherwise(pl.col("status")))
+    sub = sub.with_columns(status.alias("status")).with_columns(
+        pl.when((pl.col("status") == "refunded") & (pl.col("_refund") == 0)).then(pl.col("_gross_line"))
+        .otherwise(pl.col("refund_amount")).alias("refund_amount"))
+    at = mask.arg_true()
+    c.frame = c.frame.with_columns(c.frame["status"].clone().scatter(at, sub["status"]),
+                                   c.frame["refund_amount"].clone().scatter(at, sub["refund_amount"]))
 
 
 def _number_lines(frame: pl.DataFrame) -> pl.DataFrame:
