@@ -95,14 +95,31 @@ def measures(con: duckdb.DuckDBPyConnection, periods: dict[str, Filters], names:
     by_source: dict[str, list[str]] = {}
     for n in sorted(names):
         by_source.setdefault(MEASURES[n].source, []).append(n)
+    queries = []
     for source, ms in by_source.items():
-        params: list = []
         if source == "customers":
-            sql = _customers_sql(any_filters, periods, ms, params)
-        else:
+            params: list = []
+            queries.append((_customers_sql(any_filters, periods, ms, params), params))
+            continue
+        plain = [m for m in ms if MEASURES[m].agg != "count_distinct"]
+        if plain and source == "orders" and not any_filters.by_product:  # from the daily rollup
+            params = []
+            where = [_between("day", span)] + ([_in("channel", any_filters.channels, params)]
+                                                if any_filters.channels else [])
+            cols = [f"sum(\"{m}\") filter (where {_between('day', f)}) as \"{m}|{p}\""
+                    for p, f in periods.items() for m in plain]
+            queries.append((f"select {', '.join(cols)} from daily_orders where {' and '.join(where)}", params))
+        elif plain:
+            params = []
             rel, day = _source(source, any_filters, span, params)
-            cols = [f"{MEASURES[m].sql(_between(day, f))} as \"{m}|{p}\"" for p, f in periods.items() for m in ms]
-            sql = f"select {', '.join(cols)} from {rel}"
+            cols = [f"{MEASURES[m].sql(_between(day, f))} as \"{m}|{p}\"" for p, f in periods.items() for m in plain]
+            queries.append((f"select {', '.join(cols)} from {rel}", params))
+        for m in ms:
+            if MEASURES[m].agg == "count_distinct":
+                params = []
+                rel, day = _source(source, any_filters, span, params)
+                queries.append((_distinct_sql(m, rel, day, periods), params))
+    for sql, params in queries:
         cur = con.cursor()
         try:
             row = cur.execute(sql, params).fetchall()[0]
@@ -115,6 +132,16 @@ def measures(con: duckdb.DuckDBPyConnection, periods: dict[str, Filters], names:
     return out
 
 
+def _distinct_sql(m: str, rel: str, day: str, periods: dict[str, Filters]) -> str:
+    """Distinct count per period as a grouped query: one pass of a parallel hash aggregate, about
+    three times faster than ``count(distinct …) filter`` once per period."""
+    measure = MEASURES[m]
+    flags = ", ".join(f"bool_or({_between(day, f)}) as in_{p}" for p, f in periods.items())
+    counts = ", ".join(f"count(*) filter (where in_{p}) as \"{m}|{p}\"" for p in periods)
+    return (f"select {counts} from (select {measure.expr} as k, {flags} from {rel} "
+            f"where {measure.cond} group by k)")
+
+
 def _customers_sql(f: Filters, periods: dict[str, Filters], ms: list[str], params: list) -> str:
     """Identified customers with their order count in each period and their first order ever."""
     rel, _ = _source("orders", f, _span(periods), params)
@@ -124,8 +151,8 @@ def _customers_sql(f: Filters, periods: dict[str, Filters], ms: list[str], param
         for m in ms:
             cond = MEASURES[m].cond.replace("n >=", f"n_{p} >=").replace("period_start", _d(pf.start))
             cols.append(f"count(*) filter (where {cond}) as \"{m}|{p}\"")
-    return (f"with c as (select customer_id, {counts} from {rel} where {ORDER} and customer_id is not null "
-            f"group by 1) select {', '.join(cols)} from c join customer_first using (customer_id)")
+    return (f"with c as (select customer_key, {counts} from {rel} where {ORDER} and customer_id is not null "
+            f"group by 1) select {', '.join(cols)} from c join customer_first using (customer_key)")
 
 
 def _coverage(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:

@@ -38,8 +38,8 @@ MEASURES: dict[str, Measure] = {
     "refunds": Measure("orders", "sum", "refunds", SALE),
     "units": Measure("orders", "sum", "units", SALE),
     "orders": Measure("orders", "count", "*", ORDER),
-    "buyers": Measure("orders", "count_distinct", "buyer", ORDER),
-    "daily_buyers": Measure("orders", "count_distinct", "(day, buyer)", ORDER),
+    "buyers": Measure("orders", "count_distinct", "buyer_key", ORDER),
+    "daily_buyers": Measure("orders", "count_distinct", "day_buyer_key", ORDER),
     "costed_net": Measure("orders", "sum", "gmv - discounts - refunds", f"{SALE} and is_costed"),
     "costed_cogs": Measure("orders", "sum", "cogs", f"{SALE} and is_costed"),
     # traffic: the channel-level rows (page = '')
