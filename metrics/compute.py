@@ -78,6 +78,12 @@ def _source(name: str, f: Filters, span: Filters, params: list) -> tuple[str, st
     raise ValueError(name)
 
 
+def ensure_facts(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild the derived facts if an ingest happened since (serialised: threads share one warehouse)."""
+    with _facts_lock:
+        facts.ensure(con)
+
+
 def _span(periods: dict[str, Filters]) -> Filters:
     first = min(p.start for p in periods.values())
     last = max(p.end for p in periods.values())
