@@ -11,8 +11,10 @@ Rules (defaults from the operations manuals, DESIGN §3; every threshold is a se
 from __future__ import annotations
 
 import duckdb
+import polars as pl
 
 from data import warehouse
+from metrics import stock
 from metrics.compute import KpiValue, kpis
 from metrics.filters import Filters
 from metrics.registry import KPIS
@@ -23,6 +25,10 @@ THIN_NPS = 30
 def _fmt(kpi_key: str, value: float) -> str:
     unit = KPIS[kpi_key].unit
     return f"{value:.1%}" if unit == "ratio" else f"{value:,.2f}" if unit == "money" else f"{value:,.1f}"
+
+
+def _latest_snapshot(con: duckdb.DuckDBPyConnection):
+    return warehouse.scalar(con, "select max(snapshot_date) from inventory")
 
 
 def alerts(con: duckdb.DuckDBPyConnection, f: Filters, values: dict[str, KpiValue] | None = None) -> list[dict]:
@@ -46,5 +52,12 @@ def alerts(con: duckdb.DuckDBPyConnection, f: Filters, values: dict[str, KpiValu
     if n is not None and n.value and n.value < THIN_NPS:
         out.append({"kpi": "nps", "severity": "info",
                     "message": f"NPS rests on {n.value:.0f} responses (fewer than {THIN_NPS}): a thin sample"})
+    low = stock.cover(con, min(f.end, _latest_snapshot(con) or f.end)).filter(pl.col("low_stock"))
+    if low.height:
+        names = ", ".join(low["sku"].head(5).to_list())
+        out.append({"kpi": "days_of_cover", "severity": "critical",
+                    "message": f"{low.height} SKU{'s' if low.height > 1 else ''} at or below "
+                               f"{warehouse.get_setting(con, 'low_stock_days')} days of cover: {names}"
+                               + (" …" if low.height > 5 else "")})
     order = {"critical": 0, "warning": 1, "info": 2}
     return sorted(out, key=lambda a: order[a["severity"]])

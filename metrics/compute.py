@@ -2,7 +2,8 @@
 
 Measures are computed source by source, one query each, every period in the same scan
 (``FILTER`` clauses), so a KPI card's three numbers cost one pass. A comparison period is
-reported only where the source has data from its first day on ("where data exists").
+reported only where the KPI's sources have data in or before it ("where data exists"); a
+period before the first data gives None, not zero.
 Values are plain Python numbers: money in the store currency, ratios as fractions (0.034 = 3.4%).
 """
 from __future__ import annotations
@@ -168,15 +169,17 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:
     return {"orders": row[0], "lines": row[0], "customers": row[0], "traffic": row[1], "nps": row[2]}
 
 
-def _target(con: duckdb.DuckDBPyConnection, key: str | None, value: float | None) -> tuple[str | None, str | None]:
+def _target(con: duckdb.DuckDBPyConnection, key: str | None, value: float | None,
+            unit: str = "number") -> tuple[str | None, str | None]:
     if key is None:
         return None, None
     targets = warehouse.get_setting(con, "targets") or {}
     low, high = targets.get(key, targets.get(f"{key}_min")), targets.get(f"{key}_max")
     if low is None and high is None:
         return None, None
-    text = f"{low:g}–{high:g}" if low is not None and high is not None else \
-        (f"≥ {low:g}" if low is not None else f"≤ {high:g}")
+    show = (lambda x: f"{x:.0%}") if unit == "ratio" else (lambda x: f"{x:g}")
+    text = f"{show(low)}–{show(high)}" if low is not None and high is not None else \
+        (f"≥ {show(low)}" if low is not None else f"≤ {show(high)}")
     if value is None:
         return text, None
     if low is not None and value < low:
@@ -199,11 +202,11 @@ def kpis(con: duckdb.DuckDBPyConnection, f: Filters, keys: list[str] | None = No
         sources = {MEASURES[i].source for i in kpi.inputs}
         vals = {}
         for p, pf in periods.items():
-            has_data = all(covered[s] is not None and covered[s] <= pf.start for s in sources)
+            has_data = all(covered[s] is not None and covered[s] <= pf.end for s in sources)
             vals[p] = kpi.compute(m[p]) if (p == "current" or has_data) else None
         v, prev = vals["current"], vals["previous"]
         delta = None if v is None or prev is None else v - prev
         delta_pct = None if delta is None or not prev else delta / abs(prev)
-        target, status = _target(con, kpi.target, v)
+        target, status = _target(con, kpi.target, v, kpi.unit)
         out[k] = KpiValue(k, v, prev, vals["year_ago"], delta, delta_pct, target, status)
     return out
