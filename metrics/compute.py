@@ -113,7 +113,7 @@ def measures(con: duckdb.DuckDBPyConnection, periods: dict[str, Filters], names:
             params = []
             where = [_between("day", span)] + ([_in("channel", any_filters.channels, params)]
                                                 if any_filters.channels else [])
-            cols = [f"sum(\"{m}\") filter (where {_between('day', f)}) as \"{m}|{p}\""
+            cols = [f"coalesce(sum(\"{m}\") filter (where {_between('day', f)}), 0) as \"{m}|{p}\""
                     for p, f in periods.items() for m in plain]
             queries.append((f"select {', '.join(cols)} from daily_orders where {' and '.join(where)}", params))
         elif plain:
@@ -146,7 +146,7 @@ def _distinct_sql(m: str, rel: str, day: str, periods: dict[str, Filters]) -> st
     flags = ", ".join(f"bool_or({_between(day, f)}) as in_{p}" for p, f in periods.items())
     counts = ", ".join(f"count(*) filter (where in_{p}) as \"{m}|{p}\"" for p in periods)
     return (f"select {counts} from (select {measure.expr} as k, {flags} from {rel} "
-            f"where {measure.cond} group by k)")
+            f"where {measure.cond} and {measure.expr} is not null group by k)")
 
 
 def _customers_sql(f: Filters, periods: dict[str, Filters], ms: list[str], params: list) -> str:

@@ -28,6 +28,9 @@ class Measure:
         where = f"({self.cond}) and ({period})"
         if self.agg == "count_distinct":
             return f"count(distinct {self.expr}) filter (where {where})"
+        if self.agg == "sum":  # over no rows 0; over rows that all lack the value (not exported) null
+            return (f"coalesce(sum({self.expr}) filter (where {where}), "
+                    f"case when count(*) filter (where {where}) = 0 then 0 end)")
         return f"{self.agg}({self.expr}) filter (where {where})"
 
 
@@ -42,6 +45,7 @@ MEASURES: dict[str, Measure] = {
     "daily_buyers": Measure("orders", "count_distinct", "day_buyer_key", ORDER),
     "costed_net": Measure("orders", "sum", "gmv - discounts - refunds", f"{SALE} and is_costed"),
     "costed_cogs": Measure("orders", "sum", "cogs", f"{SALE} and is_costed"),
+    "costed_units": Measure("orders", "sum", "units", f"{SALE} and is_costed"),
     # traffic: the channel-level rows (page = '')
     "visitors": Measure("traffic", "sum", "visitors"),
     "sessions": Measure("traffic", "sum", "sessions"),
@@ -173,10 +177,11 @@ KPIS: dict[str, Kpi] = {k.key: k for k in [
         target="new_customer_share"),
     Kpi("refund_rate", "Refund rate", "ratio", False, ("refunds", "gmv"), lambda m: ratio(m["refunds"], m["gmv"]),
         "refunded amount / GMV", "Refunds of orders placed in the period."),
-    Kpi("gross_margin", "Gross margin", "ratio", True, ("costed_net", "costed_cogs"),
-        lambda m: ratio(None if m["costed_net"] is None else m["costed_net"] - (m["costed_cogs"] or 0), m["costed_net"]),
-        "(net sales − COGS) / net sales, over orders whose lines all have a unit cost",
-        "Unit cost from the order line, else from products; orders without costs are left out.",
+    Kpi("gross_margin", "Gross margin", "ratio", True, ("costed_net", "costed_cogs", "costed_units"),
+        lambda m: ratio(m["costed_net"] - m["costed_cogs"], m["costed_net"]) if m["costed_units"] else None,
+        "(net sales − COGS) / net sales, over orders whose goods all have a unit cost",
+        "Unit cost from the order line, else from products; orders without costs are left out; no "
+        "costed goods sold, no margin (refunds alone are no evidence of one).",
         "Some tools count missing costs as zero, which overstates the margin.", target="gross_margin"),
     Kpi("nps", "NPS", "score", True, ("responses", "promoters", "detractors"), _nps,
         "% promoters (9–10) − % detractors (0–6), × 100", "Bain's Net Promoter Score.",
