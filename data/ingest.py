@@ -254,8 +254,15 @@ def _summary(r: Result) -> str:
     return f"{r.kind}: {r.rows_read} rows read; " + ", ".join(parts)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr and exit 2 (DESIGN §7), not the usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m data.ingest", description="Load exports into the warehouse.")
+    ap = _Parser(prog="python -m data.ingest", description="Load exports into the warehouse.")
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--kind", choices=KINDS)
     ap.add_argument("--db")

@@ -26,8 +26,15 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr and exit 2 (DESIGN §7), not the usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m metrics", description="KPIs for a date range.")
+    ap = _Parser(prog="python -m metrics", description="KPIs for a date range.")
     ap.add_argument("--start", type=_day, required=True)
     ap.add_argument("--end", type=_day, required=True)
     ap.add_argument("--channel", action="append", default=[], help="repeat for several channels")
