@@ -9,6 +9,7 @@ Values are plain Python numbers: money in the store currency, ratios as fraction
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -126,17 +127,21 @@ def measures(con: duckdb.DuckDBPyConnection, periods: dict[str, Filters], names:
                 params = []
                 rel, day = _source(source, any_filters, span, params)
                 queries.append((_distinct_sql(m, rel, day, periods), params))
-    for sql, params in queries:
-        cur = con.cursor()
-        try:
-            row = cur.execute(sql, params).fetchall()[0]
-            names_ = [d[0] for d in cur.description]
-        finally:
-            cur.close()
-        for col, value in zip(names_, row):
-            m, p = col.split("|")
-            out[p][m] = value
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each on its own cursor; DuckDB runs them side by side
+        for names_, row in pool.map(lambda q: _one_row(con, *q), queries):
+            for col, value in zip(names_, row):
+                m, p = col.split("|")
+                out[p][m] = value
     return out
+
+
+def _one_row(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple[list[str], tuple]:
+    cur = con.cursor()
+    try:
+        row = cur.execute(sql, params).fetchall()[0]
+        return [d[0] for d in cur.description], row
+    finally:
+        cur.close()
 
 
 def _distinct_sql(m: str, rel: str, day: str, periods: dict[str, Filters]) -> str:
