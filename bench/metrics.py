@@ -65,7 +65,7 @@ def _pandas_kpis(df, periods) -> dict:
 @register("metrics", sizes=SIZES, summary=lambda rows, cfg: summary(rows, cfg))
 def metrics(cfg: Config) -> list[dict]:
     """Overview KPIs with both comparisons for a one-year range (DESIGN §3, issue: ≤ 250 ms warm)."""
-    from metrics import compute, facts
+    from metrics import compute
     from metrics.filters import Filters
     rows = []
     for lines in sorted(cfg.sizes or SIZES):

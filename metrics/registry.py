@@ -9,7 +9,7 @@ convention followed, and how common alternatives differ — DESIGN §3).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 SALE = "status in ('paid', 'partially_refunded', 'refunded')"
