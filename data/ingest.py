@@ -10,7 +10,6 @@ refused, 1 on an internal error.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -25,6 +24,7 @@ import polars as pl
 from data import kinds, mapping as maps, parse, validate, warehouse
 from data.load import upsert
 from data.read import ROW, RefusedFile, read
+from data.cli import Parser
 from data.export import safe_csv
 from data.synonyms import KINDS
 from data.warehouse import scalar
@@ -156,8 +156,7 @@ def _experiment_metrics(checked: validate.Checked, raw: pl.DataFrame, headers: l
     if not others:
         return
     cols = raw.select(ROW, *[pl.col(h).str.strip_chars().alias(h) for h in others])
-    typed = cols.select(ROW, *[pl.coalesce(parse.boolean(pl.col(h)), parse.thorough("number", pl.col(h)))
-                               .cast(pl.Float64).alias(f"metric:{h}") for h in others])
+    typed = cols.select(ROW, *[parse.metric(pl.col(h)).alias(f"metric:{h}") for h in others])
     metrics = [h for h in others if typed[f"metric:{h}"].null_count() == cols[h].null_count()
                and cols[h].null_count() < cols.height]
     if metrics:
@@ -254,15 +253,8 @@ def _summary(r: Result) -> str:
     return f"{r.kind}: {r.rows_read} rows read; " + ", ".join(parts)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments: one line on stderr and exit 2 (DESIGN §7), not the usage text."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(prog="python -m data.ingest", description="Load exports into the warehouse.")
+    ap = Parser(prog="python -m data.ingest", description="Load exports into the warehouse.")
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--kind", choices=KINDS)
     ap.add_argument("--db")

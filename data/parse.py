@@ -120,6 +120,11 @@ def boolean(c: pl.Expr) -> pl.Expr:
     return pl.when(low.is_in(_TRUE)).then(1).when(low.is_in(_FALSE)).then(0).otherwise(None).cast(pl.Int8)
 
 
+def metric(c: pl.Expr) -> pl.Expr:
+    """An experiment metric cell as Float64: yes/no as 1/0, else a number (null if neither)."""
+    return pl.coalesce(boolean(c), thorough("number", c)).cast(pl.Float64)
+
+
 def date_formats(s: pl.Series) -> list[str]:
     """The fewest formats that read a sample of the column, best first, with the day/month order
     fixed by the data."""

@@ -38,6 +38,7 @@ class Checked:
     errors: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ERROR_SCHEMA))
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    source: dict[str, str] = field(default_factory=dict)  # canonical -> header in the file
 
     def reject(self, bad: pl.Expr, column: str | None, reason: str, value: pl.Expr | None = None) -> None:
         """Record a problem for every row where ``bad`` holds (the row is then left out)."""
@@ -63,7 +64,6 @@ class Checked:
             return self.frame
         return self.frame.join(self.errors.select(pl.col("row").alias(ROW)).unique(), on=ROW, how="anti")
 
-    source: dict[str, str] = field(default_factory=dict)  # canonical -> header in the file
 
 
 def coerce(raw: pl.DataFrame, mapping: dict[str, str], timezone: str) -> Checked:

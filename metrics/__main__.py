@@ -12,6 +12,7 @@ import json
 import sys
 from datetime import date
 
+from data.cli import Parser
 from data import warehouse
 from metrics.alerts import alerts
 from metrics.compute import kpis
@@ -26,15 +27,8 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments: one line on stderr and exit 2 (DESIGN §7), not the usage text."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(prog="python -m metrics", description="KPIs for a date range.")
+    ap = Parser(prog="python -m metrics", description="KPIs for a date range.")
     ap.add_argument("--start", type=_day, required=True)
     ap.add_argument("--end", type=_day, required=True)
     ap.add_argument("--channel", action="append", default=[], help="repeat for several channels")

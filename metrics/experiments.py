@@ -55,8 +55,7 @@ def prepare(frame: pl.DataFrame, variant_col: str | None = None, user_col: str |
             continue
         s = frame[c] if frame[c].dtype == pl.String else frame[c].cast(pl.String)
         present = s.drop_nulls().len()
-        typed = pl.select(pl.coalesce(parse.boolean(pl.lit(s)), parse.thorough("number", pl.lit(s)))
-                          .cast(pl.Float64)).to_series()
+        typed = pl.select(parse.metric(pl.lit(s))).to_series()
         if present and typed.drop_nulls().len() == present and not any(h in c.lower() for h in TIME_HINTS):
             metrics.append(c)
             frame = frame.with_columns(typed.alias(c))
@@ -204,17 +203,13 @@ def from_warehouse(con, name: str | None = None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
     import json
     import sys
     from pathlib import Path
 
     from data import warehouse
+    from data.cli import Parser
     from data.read import RefusedFile, read
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str):
-            self.exit(2, f"error: {message} (see --help)\n")
 
     ap = Parser(prog="python -m metrics.experiments", description="A/B test results.")
     ap.add_argument("--experiment")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import duckdb
 
 from data.warehouse import scalar
+from metrics.registry import MEASURES, ORDER
 
 VERSION = 5  # bump when the facts' columns change: stored facts are then rebuilt
-SALE = "status in ('paid', 'partially_refunded', 'refunded')"
 
 _ORDER_COLUMNS = """
     l.order_id,
@@ -58,7 +58,6 @@ def orders_sql(skus: tuple[str, ...] = (), categories: tuple[str, ...] = ()) -> 
 
 def daily_sql() -> str:
     """One row per (day, channel): every summable order measure of the registry, pre-aggregated."""
-    from metrics.registry import MEASURES  # the registry declares the measures; facts only store them
     cols = [f"{m.sql()} as \"{name}\"" if m.agg == "sum" else f"count(*) filter (where {m.cond}) as \"{name}\""
             for name, m in MEASURES.items() if m.source == "orders" and m.agg in ("sum", "count")]
     return f"select day, channel, {', '.join(cols)} from order_facts group by all order by day"
@@ -78,7 +77,7 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
             group by l.order_id order by day""")
         con.execute(f"""create or replace table customer_first as
             select customer_key, min(day) as first_day from order_facts
-            where {SALE} and not is_return and customer_id is not null group by 1""")
+            where {ORDER} and customer_id is not null group by 1""")
         con.execute(f"create or replace table daily_orders as {daily_sql()}")
         con.execute("delete from facts_built")
         con.execute("insert into facts_built values (?, ?)", [latest, VERSION])
