@@ -92,6 +92,29 @@ MIGRATIONS: list[list[str]] = [
                    any_value(currency) as currency
             from order_lines group by order_id""",
     ],
+    [  # 2: stored forecast runs (forecasting/ writes, the app reads) and the settings audit trail
+        "create sequence if not exists forecast_run_seq start 1",
+        """create table if not exists forecast_runs (
+            run_id integer primary key default nextval('forecast_run_seq'), created_at timestamp,
+            finished_at timestamp, kind varchar, horizon integer, service_level double,
+            params varchar, accuracy varchar, skus integer, status varchar, message varchar,
+            user_name varchar)""",
+        """create table if not exists forecasts (
+            run_id integer not null, sku varchar not null, date date not null, p50 double,
+            p90 double, method varchar)""",
+        """create table if not exists forecast_accuracy (
+            run_id integer not null, sku varchar not null, method varchar, abc varchar,
+            wape double, mase double, actual_units double, forecast_units double)""",
+        """create table if not exists restock_plan (
+            run_id integer not null, sku varchar not null, name varchar, abc varchar,
+            on_hand double, on_order double, lead_time_days integer, service_level double,
+            forecast_daily double, forecast_lead_time double, safety_stock double,
+            reorder_point double, order_up_to double, recommended_qty double, order_by date,
+            days_of_cover double, flags varchar)""",
+        """create table if not exists settings_log (
+            changed_at timestamp not null, key varchar not null, old_value varchar,
+            new_value varchar, user_name varchar)""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -176,16 +199,21 @@ def get_setting(con: duckdb.DuckDBPyConnection, key: str):
 
 
 def set_setting(con: duckdb.DuckDBPyConnection, key: str, value, user: str | None = None) -> None:
-    """Store a setting (JSON-encoded), recording who changed it and when."""
-    con.execute("insert or replace into settings values (?, ?, current_timestamp, ?)",
-                [key, json.dumps(value), user])
+    """Store a setting (JSON-encoded), recording who changed it and when (also in settings_log)."""
+    encoded = json.dumps(value)
+    old = scalar(con, "select value from settings where key = ?", [key])
+    con.execute("insert or replace into settings values (?, ?, current_timestamp, ?)", [key, encoded, user])
+    if old != encoded:
+        con.execute("insert into settings_log values (current_timestamp, ?, ?, ?, ?)", [key, old, encoded, user])
 
 
 def version(con: duckdb.DuckDBPyConnection) -> str:
-    """The warehouse version: changes with every ingest and setting change (a cache key for pages)."""
-    last_ingest, last_setting = con.execute(
-        "select (select coalesce(max(id), 0) from ingest_log), (select max(updated_at) from settings)").fetchall()[0]
-    return f"{last_ingest}:{last_setting}"
+    """The warehouse version: changes with every ingest, setting change and stored forecast run
+    (a cache key for pages)."""
+    last_ingest, last_setting, last_run = con.execute(
+        "select (select coalesce(max(id), 0) from ingest_log), (select max(updated_at) from settings), "
+        "(select coalesce(max(run_id), 0) from forecast_runs where status = 'done')").fetchall()[0]
+    return f"{last_ingest}:{last_setting}:{last_run}"
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:

@@ -47,44 +47,73 @@ def _seed(path: Path) -> None:
     con.close()
 
 
+def serve(db: Path, log_path: Path, env: dict | None = None):
+    """Start `streamlit run app.py` over ``db`` on a free loopback port; return (process, base URL)
+    once /_stcore/health answers. The caller stops it with :func:`stop`."""
+    port = _free_port()
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--client.toolbarMode", "viewer"],
+        cwd=ROOT, env={**os.environ, "STOREBOARD_DB": str(db), **(env or {})},
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    proc.log = log
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            stop(proc)
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                if r.read() == b"ok":
+                    return proc, url
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop(proc)
+            pytest.fail(f"streamlit not healthy after 60 s:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.log.close()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """Base URL of `streamlit run app.py` over a seeded temporary warehouse; stopped after the session."""
     tmp = tmp_path_factory.mktemp("e2e")
     db = tmp / "warehouse.duckdb"
     _seed(db)
-    port = _free_port()
-    log = (tmp / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--client.toolbarMode", "viewer"],
-        cwd=ROOT, env={**os.environ, "STOREBOARD_DB": str(db)},
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{Path(log.name).read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after 60 s:\n{Path(log.name).read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    proc, url = serve(db, tmp / "streamlit.log")
+    yield url
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """A demo warehouse (python -m data.demo, seed 42, scale 0.3: two years ending yesterday)."""
+    from data import demo
+    db = tmp_path_factory.mktemp("demo") / "warehouse.duckdb"
+    demo.build(db, seed=42, scale=0.3)
+    return db
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_db, tmp_path_factory):
+    """Base URL of the app over the demo warehouse (shared by every browser test of the session:
+    tests that write to it must leave what other tests read unchanged)."""
+    proc, url = serve(demo_db, tmp_path_factory.mktemp("demo-log") / "streamlit.log")
+    yield url
+    stop(proc)
 
 
 @pytest.fixture(scope="session")
