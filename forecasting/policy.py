@@ -1,0 +1,270 @@
+"""Restock policy per SKU (DESIGN §5): safety stock, reorder point, order-up-to, order quantity,
+order-by date, days of cover and flags, from a forecast run and the warehouse's stock levels.
+
+Definitions (units: product units and calendar days; ``today`` = the first day planned for,
+default the first forecast day, i.e. the day after the history ends):
+
+- L = lead time (products.lead_time_days, else setting ``default_lead_time_days``; the
+  ``lead_time_days`` argument overrides every SKU, for what-ifs); R = setting ``review_period_days``.
+- service level by ABC class of the forecast (setting ``service_levels``, A .98 / B .95 / C .90;
+  U and unknown classes use C); the ``service_level`` argument overrides every SKU. z = Φ⁻¹(level).
+- forecast_daily = mean daily P50 over the forecast days from ``today``; demand over n days =
+  Σ P50 of the first n forecast days from ``today``, days beyond the horizon at forecast_daily.
+- σ_L = standard deviation (ddof 1) of the L-day sums of the backtest errors (Forecast.residuals,
+  forecast − actual, every L-day window of consecutive holdout days), used when the SKU has at least
+  ``MIN_WINDOWS`` such windows (≥ L + 7 residual days). Otherwise (short history) the fallback
+  σ_L = σ_d·√L, σ_d = standard deviation of daily units on in-stock days (``forecasting.series``),
+  and √forecast_daily (Poisson) when fewer than 2 in-stock days exist.
+- safety_stock = max(0, z·σ_L); reorder_point = demand over L + safety_stock;
+  order_up_to = demand over L + R + safety_stock.
+- inventory position = on_hand + on_order (latest snapshot per location on or before ``today``,
+  summed over locations — metrics.stock.cover's reading; negative on_hand = backorders, reordered).
+- recommended_qty = 0 when order_up_to − position ≤ 0; else the shortfall raised to the MOQ, then
+  rounded up to a whole number of packs: ceil(max(shortfall, moq) / pack) · pack (so the quantity is
+  ≥ MOQ and a multiple of the pack; moq null = none, pack null = 1).
+- order_by = the last day an order placed still arrives before stock falls below safety stock,
+  at forecast_daily: today + clip(floor((position − reorder_point) / forecast_daily), 0, 365);
+  today when position < reorder_point; null when nothing is forecast and position ≥ reorder_point.
+- days_of_cover = max(on_hand, 0) / forecast_daily, capped at 365 (metrics.stock's cap), null when
+  nothing is forecast. Unlike metrics.stock.cover (trailing 30 in-stock days of sales), the rate
+  here is the forecast.
+- flags: ``stockout_risk`` = max(on_hand, 0) + on_order < demand over L (even with what is on
+  order, assumed to arrive within L, stock runs out before a new order can arrive);
+  ``low_cover_3d`` = days_of_cover ≤ setting ``low_stock_days``; ``overstock_90d`` = days_of_cover
+  > 90, or stock on hand and nothing forecast (dead stock, as metrics.stock); ``promo_cover_15d`` =
+  a promotion for the SKU (or store-wide) starts between today and the last forecast day and
+  days_of_cover < setting ``promo_cover_days``.
+
+Without any inventory snapshot, on_hand, on_order, recommended_qty, order_by and days_of_cover are
+null, no stock flag is raised and a :class:`StockUnknownWarning` says "stock levels unknown".
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+import polars as pl
+from scipy.stats import norm
+
+from data import warehouse
+from metrics.stock import COVER_CAP, OVERSTOCK_DAYS
+
+MIN_WINDOWS = 8   # L-day error windows needed before σ_L comes from the backtest residuals
+STOCK_UNKNOWN = "stock levels unknown: no inventory snapshots in the warehouse (upload an inventory file)"
+FLAGS = ("stockout_risk", "low_cover_3d", "overstock_90d", "promo_cover_15d")
+COLUMNS = ("sku", "name", "abc", "on_hand", "on_order", "lead_time_days", "service_level", "forecast_daily",
+           "forecast_lead_time", "safety_stock", "reorder_point", "order_up_to", "recommended_qty", "order_by",
+           "days_of_cover", "flags")
+
+
+class StockUnknownWarning(UserWarning):
+    """The warehouse has no inventory snapshots: the plan forecasts but cannot size orders."""
+
+
+def _check_level(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"{name} must be a fraction strictly between 0 and 1 (e.g. 0.95 for 95%), not {value!r}")
+
+
+def _check_days(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a number of days, 0 or more, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The policy's settings (warehouse settings of the same names); validated on creation."""
+    default_lead_time_days: int = 7
+    review_period_days: int = 7
+    service_levels: dict = field(default_factory=lambda: dict(warehouse.DEFAULT_SETTINGS["service_levels"]))
+    low_stock_days: float = 3
+    promo_cover_days: float = 15
+
+    def __post_init__(self):
+        _check_days("setting default_lead_time_days", self.default_lead_time_days)
+        _check_days("setting review_period_days", self.review_period_days)
+        _check_days("setting low_stock_days", self.low_stock_days)
+        _check_days("setting promo_cover_days", self.promo_cover_days)
+        if not isinstance(self.service_levels, dict) or "C" not in self.service_levels:
+            raise ValueError("setting service_levels must map ABC classes to fractions, e.g. "
+                             f'{{"A": 0.98, "B": 0.95, "C": 0.9}}, not {self.service_levels!r}')
+        for k, v in self.service_levels.items():
+            _check_level(f"setting service_levels[{k!r}]", v)
+
+    @classmethod
+    def from_warehouse(cls, con: duckdb.DuckDBPyConnection) -> "Settings":
+        return cls(**{k: warehouse.get_setting(con, k) for k in
+                      ("default_lead_time_days", "review_period_days", "service_levels", "low_stock_days",
+                       "promo_cover_days")})
+
+
+def _check_products(skus: pl.DataFrame) -> None:
+    """Per-product values: negative lead time, pack size < 1 or negative MOQ → ValueError."""
+    for col, bad, rule in [("lead_time_days", pl.col("lead_time_days") < 0, "0 or more days"),
+                           ("pack_size", pl.col("pack_size") < 1, "1 or more units"),
+                           ("moq", pl.col("moq") < 0, "0 or more units")]:
+        if col in skus.columns:
+            hit = skus.filter(bad)["sku"].sort().to_list()
+            if hit:
+                raise ValueError(f"products.{col} must be {rule}; SKU(s) {', '.join(hit[:5])}"
+                                 f"{' …' if len(hit) > 5 else ''} have {col} out of range: fix them in the "
+                                 "products file and upload it again")
+
+
+def _sigma_lead_time(residuals: pl.DataFrame, lead: pl.DataFrame) -> pl.DataFrame:
+    """Per SKU: σ of the L-day sums of forecast errors, and the number of windows behind it."""
+    r = (residuals.select("sku", pl.col("date").cast(pl.Date), pl.col("error").cast(pl.Float64))
+         .sort("sku", "date").join(lead, on="sku")
+         .with_columns(cs=pl.col("error").cum_sum().over("sku")))
+    before = r.select("sku", "date", cs_before=pl.col("cs") - pl.col("error"))
+    windows = (r.with_columns(start=pl.col("date") - pl.duration(days=pl.col("L") - 1))
+               .join(before, left_on=["sku", "start"], right_on=["sku", "date"]))
+    return windows.group_by("sku").agg(sigma_l=(pl.col("cs") - pl.col("cs_before")).std(), windows=pl.len())
+
+
+def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, sigma_d: pl.DataFrame,
+            stock: pl.DataFrame | None, promotions: pl.DataFrame, settings: Settings, today: date,
+            service_level: float | None = None, lead_time_days: int | None = None) -> pl.DataFrame:
+    """The plan from plain frames (the module docstring gives every definition).
+
+    skus: sku, name, abc, lead_time_days, moq, pack_size (nulls allowed); daily: sku, date, p50;
+    residuals: sku, date, error; sigma_d: sku, sigma_d, in_stock_days; stock: sku, on_hand,
+    on_order, or None when the warehouse has no snapshots; promotions: sku (null = store-wide),
+    start_date.
+    """
+    if service_level is not None:
+        _check_level("service level", service_level)
+    if lead_time_days is not None:
+        _check_days("lead time", lead_time_days)
+    _check_products(skus)
+    levels = settings.service_levels
+    R = settings.review_period_days
+    base = skus.with_columns(
+        L=(pl.lit(lead_time_days) if lead_time_days is not None
+           else pl.col("lead_time_days").fill_null(settings.default_lead_time_days)).cast(pl.Int64),
+        service_level=(pl.lit(float(service_level)) if service_level is not None else
+                       pl.col("abc").replace_strict(levels, default=levels["C"], return_dtype=pl.Float64)),
+        moq=pl.col("moq").fill_null(0).cast(pl.Float64), pack=pl.col("pack_size").fill_null(1).cast(pl.Float64))
+    base = base.with_columns(z=pl.Series(norm.ppf(base["service_level"].to_numpy())))
+
+    fc = (daily.select("sku", pl.col("date").cast(pl.Date), pl.col("p50").cast(pl.Float64))
+          .with_columns(k=(pl.col("date") - pl.lit(today)).dt.total_days()).filter(pl.col("k") >= 0)
+          .join(base.select("sku", "L"), on="sku")
+          .group_by("sku").agg(fd=pl.col("p50").mean(), h=pl.len(),
+                               d_l=pl.col("p50").filter(pl.col("k") < pl.col("L")).sum(),
+                               d_lr=pl.col("p50").filter(pl.col("k") < pl.col("L") + R).sum()))
+    horizon_end = daily["date"].cast(pl.Date).max() if daily.height else today
+    sig = _sigma_lead_time(residuals, base.select("sku", "L"))
+    promo = (promotions.select("sku", pl.col("start_date").cast(pl.Date))
+             .filter(pl.col("start_date").is_between(pl.lit(today), pl.lit(horizon_end))))
+    store_wide = promo.filter(pl.col("sku").is_null()).height > 0
+    promo_skus = promo.filter(pl.col("sku").is_not_null()).select("sku").unique().with_columns(promo=pl.lit(True))
+    if stock is None:
+        stock = pl.DataFrame(schema={"sku": pl.String, "on_hand": pl.Float64, "on_order": pl.Float64})
+    known = stock.height > 0
+
+    fd, L = pl.col("fd"), pl.col("L")
+    df = (base.join(fc, on="sku", how="left")
+          .join(sig, on="sku", how="left").join(sigma_d.select("sku", "sigma_d", "in_stock_days"), on="sku", how="left")
+          .join(stock.select("sku", pl.col("on_hand").cast(pl.Float64), pl.col("on_order").cast(pl.Float64)),
+                on="sku", how="left")
+          .join(promo_skus, on="sku", how="left")
+          .with_columns(fd=fd.fill_null(0.0), h=pl.col("h").fill_null(0),
+                        d_l=pl.col("d_l").fill_null(0.0), d_lr=pl.col("d_lr").fill_null(0.0)))
+    extra = lambda n: pl.max_horizontal(n - pl.col("h"), 0) * fd  # days past the horizon at the daily rate
+    sigma_d_ = (pl.when(pl.col("in_stock_days").fill_null(0) >= 2).then(pl.col("sigma_d").fill_null(0.0))
+                .otherwise(fd.sqrt()))
+    df = df.with_columns(
+        forecast_lead_time=pl.col("d_l") + extra(L), d_lr=pl.col("d_lr") + extra(L + R),
+        sigma=pl.when(pl.col("windows").fill_null(0) >= MIN_WINDOWS).then(pl.col("sigma_l").fill_null(0.0))
+        .otherwise(sigma_d_ * L.cast(pl.Float64).sqrt()))
+    df = df.with_columns(safety_stock=pl.max_horizontal(pl.col("z") * pl.col("sigma"), 0.0))
+    df = df.with_columns(reorder_point=pl.col("forecast_lead_time") + pl.col("safety_stock"),
+                         order_up_to=pl.col("d_lr") + pl.col("safety_stock"),
+                         position=pl.col("on_hand") + pl.col("on_order").fill_null(0.0),
+                         available=pl.col("on_hand").clip(lower_bound=0.0))
+    short = pl.col("order_up_to") - pl.col("position")
+    packs = ((pl.max_horizontal(short, pl.col("moq")) / pl.col("pack")) - 1e-9).ceil()
+    gap = pl.col("position") - pl.col("reorder_point")
+    days_to_order = (pl.when(gap < 0).then(0)
+                     .when(fd > 0).then((gap / fd).floor().clip(0, COVER_CAP))
+                     .otherwise(None)).cast(pl.Int64)
+    df = df.with_columns(
+        recommended_qty=pl.when(pl.col("position").is_null()).then(None)
+        .when(short <= 1e-9).then(0.0).otherwise(packs * pl.col("pack")),
+        order_by=pl.lit(today) + pl.duration(days=days_to_order),
+        days_of_cover=pl.when(fd > 0).then((pl.col("available") / fd).clip(upper_bound=COVER_CAP)))
+    cover = pl.col("days_of_cover")
+    has = pl.col("on_hand").is_not_null()
+    flag = {"stockout_risk": has & (fd > 0) & (pl.col("available") + pl.col("on_order").fill_null(0.0)
+                                                < pl.col("forecast_lead_time")),
+            "low_cover_3d": cover <= settings.low_stock_days,
+            "overstock_90d": (cover > OVERSTOCK_DAYS) | (has & (fd == 0) & (pl.col("available") > 0)),
+            "promo_cover_15d": (pl.lit(store_wide) | pl.col("promo").fill_null(False))
+            & (cover < settings.promo_cover_days)}
+    df = df.with_columns(flags=pl.concat_list([pl.when(e.fill_null(False)).then(pl.lit(n)) for n, e in flag.items()])
+                         .list.drop_nulls())
+    out = df.select("sku", "name", "abc", "on_hand", "on_order", pl.col("L").cast(pl.Int32).alias("lead_time_days"),
+                    "service_level", pl.col("fd").alias("forecast_daily"), "forecast_lead_time", "safety_stock",
+                    "reorder_point", "order_up_to", "recommended_qty", "order_by", "days_of_cover", "flags")
+    if not known:
+        warnings.warn(STOCK_UNKNOWN, StockUnknownWarning, stacklevel=3)
+    return out.sort("order_by", "sku", nulls_last=True)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    cur = con.cursor()
+    try:
+        return cur.sql(sql, params=params or []).pl()
+    finally:
+        cur.close()
+
+
+def sigma_daily(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pl.DataFrame:
+    """Per SKU: σ_d = standard deviation of daily units on in-stock days, and their number."""
+    from forecasting import series  # the demand series (censored stock-out days)
+    d = series.demand(con, as_of=as_of)
+    return (d.filter(pl.col("in_stock")).group_by("sku")
+            .agg(sigma_d=pl.col("units").cast(pl.Float64).std(), in_stock_days=pl.len()))
+
+
+def plan(forecast, con: duckdb.DuckDBPyConnection, service_level: float | None = None, today: date | None = None,
+         lead_time_days: int | None = None) -> pl.DataFrame:
+    """The restock plan of a forecast run: one row per SKU of ``forecast.skus`` (columns
+    :data:`COLUMNS`), most urgent order-by date first. See the module docstring for definitions."""
+    settings = Settings.from_warehouse(con)
+    daily = forecast.daily
+    if today is None:
+        today = daily["date"].cast(pl.Date).min() if daily.height else date.today()
+    skus = forecast.skus.select("sku", "abc")
+    products = _frame(con, """
+        select f.sku, coalesce(p.name, n.product_name) as name, p.lead_time_days, p.moq, p.pack_size
+        from (select unnest(?::varchar[]) as sku) f left join products p using (sku)
+        left join (select sku, max(product_name) as product_name from order_lines where sku is not null
+                   group by sku) n using (sku)""", [skus["sku"].to_list()])
+    skus = skus.join(products, on="sku", how="left")
+    has_snapshots = bool(warehouse.scalar(con, "select exists (select 1 from inventory where snapshot_date <= ?)",
+                                          [today]))
+    stock = None
+    if has_snapshots:
+        from metrics.stock import cover
+        stock = cover(con, as_of=today).select("sku", "on_hand", "on_order")
+    promotions = _frame(con, "select sku, start_date from promotions")
+    return compute(skus, daily, forecast.residuals, sigma_daily(con, today - timedelta(days=1)), stock, promotions,
+                   settings, today, service_level, lead_time_days)
+
+
+def store_plan(con: duckdb.DuckDBPyConnection, run_id: int, plan_frame: pl.DataFrame) -> int:
+    """Write a plan into restock_plan under ``run_id`` (flags as a comma-separated string), inside
+    the caller's transaction; return the rows written."""
+    rows = plan_frame.select(pl.lit(run_id, pl.Int32).alias("run_id"), *[
+        pl.col("flags").list.join(",") if c == "flags" else pl.col(c) for c in COLUMNS])
+    con.register("_restock_plan_rows", rows.to_arrow())
+    try:
+        cols = ", ".join(rows.columns)
+        con.execute(f"insert into restock_plan ({cols}) select {cols} from _restock_plan_rows")
+    finally:
+        con.unregister("_restock_plan_rows")
+    return rows.height

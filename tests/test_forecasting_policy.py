@@ -1,0 +1,371 @@
+"""Restock policy (forecasting/policy.py): textbook safety stock and reorder points, rounding,
+order-by dates, every flag, edge SKUs, bad settings, storing a plan, and plan() on a warehouse."""
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+from scipy.stats import norm
+
+from data import warehouse
+from forecasting import policy
+from forecasting.policy import Settings, compute
+
+T = date(2026, 3, 2)  # today: the first forecast day
+H = 28
+
+
+def skus(rows: list[dict]) -> pl.DataFrame:
+    base = {"name": None, "abc": "B", "lead_time_days": None, "moq": None, "pack_size": None}
+    return pl.DataFrame([{**base, **r} for r in rows], schema={
+        "sku": pl.String, "name": pl.String, "abc": pl.String, "lead_time_days": pl.Int64, "moq": pl.Int64,
+        "pack_size": pl.Int64})
+
+
+def daily(rates: dict[str, float | list[float]], days: int = H, start: date = T) -> pl.DataFrame:
+    rows = []
+    for sku, r in rates.items():
+        values = r if isinstance(r, list) else [r] * days
+        rows += [{"sku": sku, "date": start + timedelta(days=i), "p50": float(v)} for i, v in enumerate(values)]
+    return pl.DataFrame(rows, schema={"sku": pl.String, "date": pl.Date, "p50": pl.Float64})
+
+
+def residuals(errors: dict[str, list[float]]) -> pl.DataFrame:
+    rows = [{"sku": s, "date": T - timedelta(days=len(e) - i), "error": float(v)}
+            for s, e in errors.items() for i, v in enumerate(e)]
+    return pl.DataFrame(rows, schema={"sku": pl.String, "date": pl.Date, "error": pl.Float64})
+
+
+def sigma_d(values: dict[str, tuple[float, int]]) -> pl.DataFrame:
+    return pl.DataFrame([{"sku": s, "sigma_d": v[0], "in_stock_days": v[1]} for s, v in values.items()],
+                        schema={"sku": pl.String, "sigma_d": pl.Float64, "in_stock_days": pl.Int64})
+
+
+def stock(values: dict[str, tuple[float, float | None]]) -> pl.DataFrame:
+    return pl.DataFrame([{"sku": s, "on_hand": v[0], "on_order": v[1]} for s, v in values.items()],
+                        schema={"sku": pl.String, "on_hand": pl.Float64, "on_order": pl.Float64})
+
+
+NO_PROMOS = pl.DataFrame(schema={"sku": pl.String, "start_date": pl.Date})
+
+
+def run(sk, dl, res=None, sd=None, st=None, promos=NO_PROMOS, settings=None, **kw) -> dict[str, dict]:
+    res = res if res is not None else residuals({})
+    sd = sd if sd is not None else sigma_d({})
+    with warnings.catch_warnings():  # tests without stock: the warning has its own test
+        warnings.simplefilter("ignore", policy.StockUnknownWarning)
+        out = compute(sk, dl, res, sd, st if st is not None else stock({}), promos, settings or Settings(), T, **kw)
+    assert out.columns == list(policy.COLUMNS)
+    return {r["sku"]: r for r in out.to_dicts()}
+
+
+def test_textbook_safety_stock_and_reorder_point():
+    # d = 20/day, σ_d = 5, L = 9 days, 95% → z = 1.6449; SS = z·σ_d·√L = 1.6449·5·3 = 24.67;
+    # ROP = d·L + SS = 180 + 24.67 = 204.67; order-up-to = d·(L + R) + SS = 20·16 + 24.67 = 344.67.
+    assert norm.ppf(0.95) == pytest.approx(1.6449, abs=1e-4)
+    p = run(skus([{"sku": "X", "lead_time_days": 9}]), daily({"X": 20}), sd=sigma_d({"X": (5.0, 200)}),
+            st=stock({"X": (100, 50)}), service_level=0.95)["X"]
+    z = 1.6448536269514722
+    assert p["safety_stock"] == pytest.approx(z * 5 * 3)
+    assert p["safety_stock"] == pytest.approx(24.67, abs=0.005)
+    assert p["forecast_lead_time"] == pytest.approx(180)
+    assert p["reorder_point"] == pytest.approx(180 + z * 15)
+    assert p["order_up_to"] == pytest.approx(320 + z * 15)
+    # position 150 → shortfall 344.67 − 150 = 194.67 → 195 units (pack 1)
+    assert p["recommended_qty"] == 195
+    assert p["forecast_daily"] == 20 and p["lead_time_days"] == 9 and p["service_level"] == 0.95
+
+
+def test_second_textbook_example_class_a():
+    # Class A → 98%: z = 2.0537; d = 50/day, σ_d = 12, L = 4 → SS = 2.0537·12·2 = 49.29,
+    # ROP = 200 + 49.29 = 249.29.
+    p = run(skus([{"sku": "A1", "abc": "A", "lead_time_days": 4}]), daily({"A1": 50}),
+            sd=sigma_d({"A1": (12.0, 90)}))["A1"]
+    assert p["service_level"] == 0.98
+    assert p["safety_stock"] == pytest.approx(2.0537 * 24, abs=0.01)
+    assert p["reorder_point"] == pytest.approx(200 + 49.29, abs=0.01)
+
+
+def test_sigma_from_lead_time_errors():
+    # L = 2: errors over 10 holdout days → 2-day sums of consecutive days:
+    # 1+3=4, 3−2=1, −2+0=−2, 0+4=4, 4+1=5, 1−1=0, −1+2=1, 2+0=2, 0+3=3 → 9 windows (≥ 8).
+    errors = [1, 3, -2, 0, 4, 1, -1, 2, 0, 3]
+    sd_l = statistics.stdev([4, 1, -2, 4, 5, 0, 1, 2, 3])
+    # With 9 days (8 windows) still used; with 8 days (7 windows) the √L fallback is used.
+    out = run(skus([{"sku": "R", "lead_time_days": 2}, {"sku": "S", "lead_time_days": 2},
+                    {"sku": "F", "lead_time_days": 2}]),
+              daily({"R": 10, "S": 10, "F": 10}),
+              res=residuals({"R": errors, "S": errors[:9], "F": errors[:8]}),
+              sd=sigma_d({"R": (7.0, 50), "S": (7.0, 50), "F": (7.0, 50)}), service_level=0.9)
+    z = norm.ppf(0.9)
+    assert out["R"]["safety_stock"] == pytest.approx(z * sd_l)
+    assert out["S"]["safety_stock"] == pytest.approx(z * statistics.stdev([4, 1, -2, 4, 5, 0, 1, 2]))
+    assert out["F"]["safety_stock"] == pytest.approx(z * 7 * math.sqrt(2))
+
+
+def test_forecast_beyond_horizon_and_uneven_days():
+    # horizon 5 days with P50 1,2,3,4,5 → forecast_daily 3; L = 3 → 1+2+3 = 6;
+    # L + R = 10 → 15 + 5 days × 3 = 30; σ_d = 0 → SS 0.
+    p = run(skus([{"sku": "U", "lead_time_days": 3}]), daily({"U": [1, 2, 3, 4, 5]}),
+            sd=sigma_d({"U": (0.0, 30)}), st=stock({"U": (0, 0)}))["U"]
+    assert p["forecast_daily"] == 3
+    assert p["forecast_lead_time"] == 6 and p["reorder_point"] == 6
+    assert p["order_up_to"] == 30 and p["recommended_qty"] == 30
+    # forecast days before `today` are ignored: a forecast starting 2 days earlier, today = T
+    q = run(skus([{"sku": "U", "lead_time_days": 3}]), daily({"U": [9, 9, 1, 2, 3, 4, 5]}, start=T - timedelta(2)),
+            sd=sigma_d({"U": (0.0, 30)}))["U"]
+    assert q["forecast_lead_time"] == 6
+
+
+@pytest.mark.parametrize("on_hand,moq,pack,expected", [
+    (0, None, None, 70),     # shortfall 70 → 70
+    (65.5, None, None, 5),   # 4.5 → 5 (whole units)
+    (46, None, 12, 24),      # 24 → 24 (already a whole number of packs)
+    (45, None, 12, 36),      # 25 → 3 packs of 12
+    (60, 50, 12, 60),        # 10 → MOQ 50 → ceil(50/12) = 5 packs = 60
+    (0, 50, 12, 72),         # 70 → 6 packs = 72 (≥ MOQ already)
+    (67, 10, 4, 12),         # 3 → MOQ 10 → 3 packs of 4 = 12
+    (70, 50, 12, 0),         # nothing short → 0 (MOQ does not force an order)
+    (90, 50, 12, 0),         # above order-up-to → 0
+    (-10, None, 5, 80),      # backorders: 70 + 10 = 80 = 16 packs
+])
+def test_moq_and_pack_rounding(on_hand, moq, pack, expected):
+    # d = 5/day, L = 7, R = 7, σ = 0 → order-up-to = 70; on_order 0
+    p = run(skus([{"sku": "P", "lead_time_days": 7, "moq": moq, "pack_size": pack}]), daily({"P": 5}),
+            sd=sigma_d({"P": (0.0, 60)}), st=stock({"P": (on_hand, 0)}))["P"]
+    assert p["order_up_to"] == 70
+    assert p["recommended_qty"] == expected
+
+
+def test_order_by_dates():
+    # d = 20, L = 9, σ_d = 5, 95% → ROP = 204.67
+    sk = skus([{"sku": k, "lead_time_days": 9} for k in "ABCD"])
+    out = run(sk, daily({"A": 20, "B": 20, "C": 20, "D": 0.01}), sd=sigma_d({k: (5.0, 99) for k in "ABC"} |
+                                                                           {"D": (0.0, 99)}),
+              st=stock({"A": (250, 50), "B": (150, 50), "C": (204, 0), "D": (100, 0)}), service_level=0.95)
+    # A: position 300 → floor((300 − 204.67)/20) = floor(4.77) = 4 days → T + 4
+    assert out["A"]["order_by"] == T + timedelta(days=4)
+    # B: position 200 < 204.67 → order today
+    assert out["B"]["order_by"] == T
+    # C: 204 < 204.67 → today
+    assert out["C"]["order_by"] == T
+    # D: 0.01/day, σ 0 → ROP 0.09; floor((100 − 0.09)/0.01) = 9991 days → capped at 365
+    assert out["D"]["order_by"] == T + timedelta(days=365)
+
+
+def test_flags():
+    sk = skus([{"sku": k, "lead_time_days": 7} for k in
+               ["risk", "low", "three", "over", "dead", "promo", "late_promo", "sku_promo", "fine"]])
+    rates = {k: 10 for k in sk["sku"]} | {"dead": 0}
+    st = stock({"risk": (30, 30),       # 60 < 70 over L → stock-out risk; cover 3 → low
+                "low": (25, 100),       # position 125 ≥ 70: no risk; cover 2.5 → low
+                "three": (30, 45),      # cover exactly 3 → low (≤); 75 ≥ 70 → no risk
+                "over": (905, 0),       # cover 90.5 > 90 → overstock
+                "dead": (5, 0),         # stock, nothing forecast → overstock (dead stock)
+                "promo": (140, 0),      # cover 14 < 15 and a store-wide promotion in the horizon
+                "late_promo": (140, 0),  # its own promotion starts after the horizon
+                "sku_promo": (149, 0),  # cover 14.9, own promotion on the last forecast day
+                "fine": (150, 0)})      # cover 15: not < 15 → no promo flag
+    promos = pl.DataFrame({"sku": [None, "late_promo", "sku_promo", "fine"],
+                           "start_date": [T + timedelta(days=5), T + timedelta(days=H), T + timedelta(days=H - 1),
+                                          T - timedelta(days=1)]},
+                          schema={"sku": pl.String, "start_date": pl.Date})
+    out = run(sk, daily(rates), sd=sigma_d({k: (0.0, 50) for k in sk["sku"]}), st=st, promos=promos)
+    flags = {k: r["flags"] for k, r in out.items()}
+    assert flags["risk"] == ["stockout_risk", "low_cover_3d", "promo_cover_15d"]
+    assert flags["low"] == ["low_cover_3d", "promo_cover_15d"]
+    assert flags["three"] == ["low_cover_3d", "promo_cover_15d"]
+    assert flags["over"] == ["overstock_90d"] and out["over"]["days_of_cover"] == 90.5
+    assert flags["dead"] == ["overstock_90d"] and out["dead"]["days_of_cover"] is None
+    assert flags["promo"] == ["promo_cover_15d"]
+    assert flags["sku_promo"] == ["promo_cover_15d"]
+    assert flags["fine"] == []
+    # without the store-wide promotion, late_promo has no flag (its promotion starts after the horizon)
+    out2 = run(sk, daily(rates), sd=sigma_d({k: (0.0, 50) for k in sk["sku"]}), st=st, promos=promos.slice(1))
+    assert out2["late_promo"]["flags"] == [] and out2["sku_promo"]["flags"] == ["promo_cover_15d"]
+    assert out2["promo"]["flags"] == []
+
+
+def test_cover_caps_and_negative_stock():
+    out = run(skus([{"sku": "neg"}, {"sku": "huge"}]), daily({"neg": 2, "huge": 0.5}),
+              sd=sigma_d({"neg": (0.0, 9), "huge": (0.0, 9)}), st=stock({"neg": (-4, 0), "huge": (10_000, 0)}))
+    assert out["neg"]["days_of_cover"] == 0 and "low_cover_3d" in out["neg"]["flags"]
+    assert out["huge"]["days_of_cover"] == 365
+
+
+def test_no_sales_single_sale_only_returns():
+    # no sales: zero forecast, σ_d 0 → nothing to order, no cover, no order-by
+    # single sale: one day of 6 units in 30 in-stock days → σ_d = stdev([6, 0 × 29]);
+    #   forecast 0.2/day, L 7, 90% (class C) → SS = z·σ_d·√7
+    # only returns: no demand series and no forecast rows → as no sales (σ_d: Poisson √0 = 0)
+    # new SKU with 1 in-stock day: σ_d unknown → Poisson √(forecast_daily) = √4 = 2
+    one = statistics.stdev([6] + [0] * 29)
+    out = run(skus([{"sku": "none", "abc": "C"}, {"sku": "one", "abc": "C"}, {"sku": "ret", "abc": "U"},
+                    {"sku": "new", "abc": "C"}]),
+              daily({"none": 0, "one": 0.2, "new": 4}),
+              sd=sigma_d({"none": (0.0, 40), "one": (one, 30), "new": (None, 1)}),
+              st=stock({"none": (0, 0), "one": (1, 0), "ret": (0, None), "new": (0, 0)}))
+    for k in ("none", "ret"):
+        r = out[k]
+        assert (r["forecast_daily"], r["safety_stock"], r["reorder_point"], r["recommended_qty"]) == (0, 0, 0, 0)
+        assert r["order_by"] is None and r["days_of_cover"] is None and r["flags"] == []
+    assert out["ret"]["service_level"] == 0.9  # class U uses class C's level
+    z = norm.ppf(0.9)
+    assert out["one"]["safety_stock"] == pytest.approx(z * one * math.sqrt(7))
+    assert out["one"]["reorder_point"] == pytest.approx(1.4 + z * one * math.sqrt(7))
+    assert out["new"]["safety_stock"] == pytest.approx(z * 2 * math.sqrt(7))
+
+
+def test_unknown_stock_warns_and_raises_no_stock_flag():
+    with pytest.warns(policy.StockUnknownWarning, match="stock levels unknown"):
+        out = compute(skus([{"sku": "X"}]), daily({"X": 3}), residuals({}), sigma_d({"X": (1.0, 50)}), None,
+                      NO_PROMOS, Settings(), T)
+    r = out.to_dicts()[0]
+    assert r["on_hand"] is None and r["on_order"] is None and r["recommended_qty"] is None
+    assert r["order_by"] is None and r["days_of_cover"] is None and r["flags"] == []
+    assert r["reorder_point"] == pytest.approx(21 + norm.ppf(0.95) * math.sqrt(7))
+
+
+def test_overrides_lead_time_and_service_level():
+    sk = skus([{"sku": "X", "abc": "A", "lead_time_days": 9}])
+    base = run(sk, daily({"X": 20}), sd=sigma_d({"X": (5.0, 99)}))["X"]
+    assert base["service_level"] == 0.98 and base["lead_time_days"] == 9
+    what_if = run(sk, daily({"X": 20}), sd=sigma_d({"X": (5.0, 99)}), lead_time_days=4, service_level=0.95)["X"]
+    assert what_if["lead_time_days"] == 4 and what_if["service_level"] == 0.95
+    assert what_if["reorder_point"] == pytest.approx(80 + norm.ppf(0.95) * 5 * 2)
+    s = Settings(default_lead_time_days=12, review_period_days=0, service_levels={"A": 0.99, "C": 0.8})
+    r = run(skus([{"sku": "Y", "abc": "B"}]), daily({"Y": 1}), sd=sigma_d({"Y": (0.0, 9)}), settings=s)["Y"]
+    assert r["lead_time_days"] == 12 and r["service_level"] == 0.8 and r["order_up_to"] == 12
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"default_lead_time_days": -1}, "default_lead_time_days must be a number of days, 0 or more"),
+    ({"review_period_days": -7}, "review_period_days must be a number of days, 0 or more"),
+    ({"service_levels": {"A": 0.98, "C": 1.0}}, r"strictly between 0 and 1 \(e.g. 0.95"),
+    ({"service_levels": {"C": 0}}, "strictly between 0 and 1"),
+    ({"service_levels": {"A": 0.9}}, "must map ABC classes"),
+    ({"low_stock_days": -1}, "low_stock_days"),
+])
+def test_bad_settings_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Settings(**kwargs)
+
+
+@pytest.mark.parametrize("row,kw,match", [
+    ({"pack_size": 0}, {}, "products.pack_size must be 1 or more units; SKU\\(s\\) X .*upload it again"),
+    ({"pack_size": -6}, {}, "pack_size must be 1 or more"),
+    ({"moq": -1}, {}, "products.moq must be 0 or more units"),
+    ({"lead_time_days": -3}, {}, "products.lead_time_days must be 0 or more days"),
+    ({}, {"lead_time_days": -1}, "lead time must be a number of days, 0 or more"),
+    ({}, {"service_level": 1.0}, "service level must be a fraction strictly between 0 and 1"),
+    ({}, {"service_level": 0}, "strictly between 0 and 1"),
+])
+def test_bad_inputs_rejected(row, kw, match):
+    with pytest.raises(ValueError, match=match):
+        run(skus([{"sku": "X", **row}]), daily({"X": 1}), **kw)
+
+
+def test_settings_from_warehouse(tmp_db):
+    con = warehouse.connect(tmp_db)
+    assert Settings.from_warehouse(con) == Settings()
+    warehouse.set_setting(con, "review_period_days", 14)
+    warehouse.set_setting(con, "service_levels", {"A": 0.99, "B": 0.97, "C": 0.9})
+    s = Settings.from_warehouse(con)
+    assert s.review_period_days == 14 and s.service_levels["B"] == 0.97
+    warehouse.set_setting(con, "default_lead_time_days", -2)
+    with pytest.raises(ValueError, match="default_lead_time_days"):
+        Settings.from_warehouse(con)
+    con.close()
+
+
+@dataclass
+class FakeRun:  # the Forecast interface plan() reads: .daily, .skus, .residuals
+    daily: pl.DataFrame
+    skus: pl.DataFrame
+    residuals: pl.DataFrame
+
+
+def _shop(con, with_stock: bool = True) -> None:
+    """History 2026-02-01 … 2026-03-01: SKU K sells 2, 4, 2, 4, … a day (σ_d of those days),
+    SKU S sold once (5 units), SKU RET has only a return line, SKU Z is in products only."""
+    lines = []
+    for i in range(29):
+        day = date(2026, 2, 1) + timedelta(days=i)
+        lines.append((f"o{i}", 1, day, "paid", "K", "Kettle", 2.0 if i % 2 == 0 else 4.0, False))
+    lines.append(("s1", 1, date(2026, 2, 10), "paid", "S", "Spoon", 5.0, False))
+    lines.append(("c1", 1, date(2026, 2, 11), "cancelled", "K", "Kettle", 50.0, False))
+    lines.append(("r1", 1, date(2026, 2, 12), "refunded", "RET", "Returned", 0.0, True))
+    for o, n, d, st, sku, name, q, ret in lines:
+        con.execute("insert into order_lines (order_id, line_no, ordered_at, status, sku, product_name, quantity, "
+                    "unit_price, is_return) values (?, ?, ?, ?, ?, ?, ?, 10, ?)", [o, n, d, st, sku, name, q, ret])
+    con.execute("insert into products (sku, name, lead_time_days, moq, pack_size) values "
+                "('K', 'Kettle (products)', 4, 10, 6), ('Z', 'Zebra', null, null, null)")
+    if with_stock:
+        con.execute("insert into inventory (snapshot_date, sku, location, on_hand, on_order) values "
+                    "('2026-02-27', 'K', 'north', 99, 0), ('2026-03-01', 'K', 'north', 5, 2), "
+                    "('2026-03-01', 'K', 'south', 3, 0), ('2026-03-01', 'S', '', 40, null), "
+                    "('2026-03-05', 'K', 'north', 1000, 0)")  # after today: ignored
+    con.execute("insert into promotions (name, start_date, end_date, sku) values ('spring', '2026-03-10', "
+                "'2026-03-12', 'K')")
+
+
+def _run() -> FakeRun:
+    sk = pl.DataFrame({"sku": ["K", "S", "RET", "Z"], "abc": ["A", "C", "U", "U"]})
+    return FakeRun(daily({"K": 3, "S": 0.1, "RET": 0, "Z": 0}), sk, residuals({}))
+
+
+def test_plan_on_a_warehouse(tmp_db):
+    con = warehouse.connect(tmp_db)
+    _shop(con)
+    out = {r["sku"]: r for r in policy.plan(_run(), con).to_dicts()}
+    k = out["K"]
+    # K: σ_d over its 29 in-stock days (alternating 2, 4; the cancelled line is not demand); no residuals
+    # → fallback σ_d·√L, L = 4 (products), class A 98%
+    sd_k = statistics.stdev([2.0 if i % 2 == 0 else 4.0 for i in range(29)])
+    ss = norm.ppf(0.98) * sd_k * 2
+    assert k["name"] == "Kettle (products)" and k["lead_time_days"] == 4 and k["service_level"] == 0.98
+    assert k["safety_stock"] == pytest.approx(ss)
+    assert k["reorder_point"] == pytest.approx(12 + ss) and k["order_up_to"] == pytest.approx(33 + ss)
+    # latest snapshot per location on or before today, summed: north 5 (on order 2) + south 3
+    assert (k["on_hand"], k["on_order"]) == (8, 2)
+    # shortfall 33 + 2.33 − 10 = 25.3 → ≥ MOQ 10 → ceil(25.3/6) = 5 packs = 30
+    assert k["recommended_qty"] == 30
+    assert k["days_of_cover"] == pytest.approx(8 / 3)
+    # stock 8 + 2 < 12 over L → risk; cover 2.67 ≤ 3; own promotion on 10 March, cover < 15
+    assert k["flags"] == ["stockout_risk", "low_cover_3d", "promo_cover_15d"]
+    assert k["order_by"] == T
+    s = out["S"]
+    # S: one sale of 5 on 10 Feb, series from then to 1 Mar = 20 days → σ_d = stdev([5, 0 × 19])
+    assert s["safety_stock"] == pytest.approx(norm.ppf(0.9) * statistics.stdev([5] + [0] * 19) * math.sqrt(7))
+    assert s["on_hand"] == 40 and s["on_order"] is None and s["days_of_cover"] == 365
+    assert s["name"] == "Spoon"
+    for sku in ("RET", "Z"):  # only a return / never sold: no series, nothing forecast
+        assert out[sku]["safety_stock"] == 0 and out[sku]["forecast_daily"] == 0
+        assert out[sku]["on_hand"] is None and out[sku]["recommended_qty"] is None
+    assert out["Z"]["name"] == "Zebra" and out["RET"]["name"] == "Returned"
+    what_if = {r["sku"]: r for r in policy.plan(_run(), con, service_level=0.95, lead_time_days=10).to_dicts()}
+    assert what_if["K"]["lead_time_days"] == 10 and what_if["K"]["forecast_lead_time"] == 30
+    assert what_if["K"]["safety_stock"] == pytest.approx(norm.ppf(0.95) * sd_k * math.sqrt(10))
+
+    run_id = 7
+    n = policy.store_plan(con, run_id, policy.plan(_run(), con))
+    stored = con.execute("select sku, flags, recommended_qty, order_by from restock_plan where run_id = 7 "
+                         "order by sku").fetchall()
+    assert n == 4 and stored[0] == ("K", "stockout_risk,low_cover_3d,promo_cover_15d", 30.0, T)
+    assert stored[1][0] == "RET" and stored[1][1] == ""
+    con.close()
+
+
+def test_plan_without_inventory_says_stock_unknown(tmp_db):
+    con = warehouse.connect(tmp_db)
+    _shop(con, with_stock=False)
+    with pytest.warns(policy.StockUnknownWarning, match="stock levels unknown"):
+        out = policy.plan(_run(), con)
+    assert out["on_hand"].null_count() == out.height and out["flags"].list.len().sum() == 0
+    assert out.filter(pl.col("sku") == "K")["reorder_point"][0] > 12
+    con.close()
