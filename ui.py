@@ -401,3 +401,46 @@ def start_own_warehouse() -> Path:
     st.cache_data.clear()
     connection()  # creates and migrates the empty warehouse
     return aside
+
+
+# ------------------------------------------------------------------------------------ shared loaders
+
+@cached
+def kpis(con, f: Filters, keys: tuple[str, ...] | None = None) -> dict[str, KpiValue]:
+    """metrics.compute.kpis for ``f`` (every KPI, or ``keys``)."""
+    from metrics.compute import kpis as compute_kpis
+    return compute_kpis(con, f, list(keys) if keys else None)
+
+
+@cached
+def alerts(con, f: Filters) -> list[dict]:
+    """metrics.alerts.alerts for ``f``."""
+    from metrics.alerts import alerts as compute_alerts
+    return compute_alerts(con, f)
+
+
+@cached
+def trends(con, f: Filters, keys: tuple[str, ...], grain: str = "day") -> pl.DataFrame:
+    """metrics.analyses.trend of each KPI in ``keys``, side by side: bucket, then one column per KPI."""
+    from metrics.analyses import trend
+    out = None
+    for k in keys:
+        t = trend(con, f, k, grain).rename({"value": k})
+        out = t if out is None else out.join(t, on="bucket", how="left")
+    return out
+
+
+def grain_for(f: Filters) -> str:
+    """Trend buckets: days up to 92 days, weeks up to a year, months beyond."""
+    return "day" if f.days <= 92 else "week" if f.days <= 366 else "month"
+
+
+def kpi_grid(f: Filters, keys: list[str], key: str, per_row: int = 4) -> dict[str, KpiValue]:
+    """KPI cards for ``keys`` in rows of ``per_row``, each with its sparkline over the range."""
+    values = kpis(f, tuple(keys))
+    spark = trends(f, tuple(keys), grain_for(f))
+    for i in range(0, len(keys), per_row):
+        for col, k in zip(st.columns(per_row), keys[i:i + per_row]):
+            with col:
+                kpi_card(values[k], spark[k].to_list(), key=key)
+    return values
