@@ -102,8 +102,12 @@ def current_role() -> str | None:
     except Exception:  # noqa: BLE001 - an unreadable mapping leaves the bootstrap admins only
         log.exception("could not read the access rules; only bootstrap admins get in")
         rules = access.validate(access.EMPTY_RULES)
-    admins = access.bootstrap_admins(configured=_secrets_section("storeboard").get("admins"))
-    return access.role_for(user, rules, admins)
+    return access.role_for(user, rules, bootstrap_admins())
+
+
+def bootstrap_admins() -> frozenset[str]:
+    """Admins from env STOREBOARD_ADMINS and ``[storeboard] admins`` in secrets.toml."""
+    return access.bootstrap_admins(configured=_secrets_section("storeboard").get("admins"))
 
 
 def may_use(min_role: str) -> bool:
@@ -125,17 +129,21 @@ def url_path(p: Declared) -> str:
 
 def _refusal() -> None:
     role = current_role()
-    if role is None:
+    if not exposure().serves:
+        st.error(exposure().message, icon=":material/gpp_bad:")
+    elif role is None:
         st.warning("Sign in to see this page.", icon=":material/login:")
         sign_in_buttons()
-        return
-    st.error("This page is not available to your role "
-             f"(**{role}**). Ask an admin if you need it.", icon=":material/block:")
+    else:
+        st.error("This page is not available to your role "
+                 f"(**{role}**). Ask an admin if you need it.", icon=":material/block:")
 
 
 def refusal_pages(role: str | None, declared: Iterable[Declared]) -> list[st.Page]:
     """A hidden page (absent from the menu) at the URL of every declared page ``role`` may not use,
-    showing a refusal instead of the page."""
+    showing a refusal instead of the page. Empty while the server refuses to serve at all."""
+    if not exposure().serves:
+        return []
     return [st.Page(_refusal, title=p.title, icon=p.icon, url_path=url_path(p), visibility="hidden")
             for p in declared if not access.allowed(role, p.role)]
 
@@ -171,11 +179,10 @@ def sidebar_status() -> None:
     every page."""
     exp = exposure()
     if exp.mode == "local":
-        st.sidebar.caption(f":material/lock: {ui.text_md(exp.message)}")
+        st.sidebar.caption(f":material/lock: {exp.message}")
     elif exp.mode == "open":
         st.error(exp.message, icon=":material/warning:")
-    elif signed_in():
-        role = current_role() or "no access"
+    elif signed_in() and (role := current_role()):  # (a refused user signs out on the gate page)
         st.sidebar.caption(f":material/person: {ui.text_md(current_user() or '?')} · {role}")
         if st.sidebar.button("Sign out", icon=":material/logout:", key="logout"):
             st.logout()

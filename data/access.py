@@ -86,11 +86,59 @@ def load(con) -> dict:
     return validate(stored) if stored else validate(EMPTY_RULES)
 
 
-def save(con, rules: Mapping, user: str | None) -> dict:
-    """Validate and store the mapping as ``user`` (settings + settings_log); return what was stored."""
+def save(con, rules: Mapping, user: str | None, admins: Iterable[str] = ()) -> dict:
+    """Validate and store the mapping as ``user`` (settings + settings_log); return what was stored.
+
+    A signed-in ``user`` cannot save a mapping that takes their own admin role away (given the
+    bootstrap ``admins``): that would leave nobody to fix it from the app."""
     clean = validate(rules)
+    if user and role_for(user, clean, admins) != "admin":
+        raise ValueError(f"this mapping would take your own admin role away ({user}): keep yourself admin")
     warehouse.set_setting(con, SETTING, clean, user=user)
     return clean
+
+
+def to_rows(rules: Mapping) -> list[dict]:
+    """The mapping as editor rows ``{"who", "role"}``: e-mails first, then domains, each sorted."""
+    return ([{"who": k, "role": v} for k, v in sorted(rules["users"].items())]
+            + [{"who": k, "role": v} for k, v in sorted(rules["domains"].items())])
+
+
+def from_rows(rows: Iterable[Mapping], unknown_role: str | None) -> dict:
+    """Editor rows back to a validated mapping. ``who`` with a name before ``@`` is an e-mail;
+    ``shop.com`` or ``@shop.com`` is a domain. Blank rows are skipped; ValueError names the row."""
+    out: dict = {"users": {}, "domains": {}, "unknown_role": unknown_role}
+    for i, row in enumerate(rows, 1):
+        who = str(row.get("who") or "").strip().lower()
+        role = row.get("role") or None
+        if not who and not role:
+            continue
+        if not who:
+            raise ValueError(f"row {i}: enter an e-mail or a domain")
+        if not role:
+            raise ValueError(f"row {i} ({who}): choose a role")
+        kind = "domains" if "@" not in who.removeprefix("@") else "users"
+        key = who.removeprefix("@") if kind == "domains" else who
+        if out[kind].get(key, role) != role:
+            raise ValueError(f"row {i}: {key} is listed twice with different roles")
+        out[kind][key] = role
+    return validate(out)
+
+
+def ingest_audit(con, limit: int = 1000):
+    """Who loaded which file when (newest first, Polars): ``user`` is None for local mode and the
+    CLI (``--user`` names someone there)."""
+    return con.sql(
+        """select finished_at, user_name as user, file_name, kind, status, rows_read, inserted,
+                  updated, rejected, message
+           from ingest_log order by id desc limit ?""", params=[limit]).pl()
+
+
+def settings_audit(con, limit: int = 1000):
+    """Who changed which setting when, with the old and new JSON value (newest first, Polars)."""
+    return con.sql(
+        """select changed_at, user_name as user, key, old_value, new_value
+           from settings_log order by changed_at desc limit ?""", params=[limit]).pl()
 
 
 def bootstrap_admins(env: Mapping[str, str] | None = None, configured: Iterable[str] | str | None = None) -> frozenset[str]:
