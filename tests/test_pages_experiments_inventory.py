@@ -1,0 +1,191 @@
+"""AppTest of the Experiments and Inventory & restock pages: the numbers shown are the module
+functions' (metrics.experiments, metrics.stock, the stored restock plan), and those are checked
+against independent recomputations (statsmodels, scipy, hand arithmetic)."""
+import math
+import shutil
+
+import polars as pl
+import pytest
+from scipy import stats
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportion_effectsize, proportions_ztest
+from streamlit.testing.v1 import AppTest
+
+from data import demo, warehouse
+from metrics import experiments, stock
+from tests.conftest import ROOT
+
+EXP = "app_pages/experiments.py"
+INV = "app_pages/inventory.py"
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    demo.build(path, seed=42, scale=0.3)
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_file, tmp_db):
+    """A private copy of the demo warehouse at STOREBOARD_DB."""
+    shutil.copy(demo_file, tmp_db)
+    return tmp_db
+
+
+def page(path: str, params: dict | None = None, errors: bool = False) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert errors or not at.error, [e.value for e in at.error]
+    return at
+
+
+def frame(at: AppTest, i: int) -> pl.DataFrame:
+    return pl.from_pandas(at.dataframe[i].value)
+
+
+# ------------------------------------------------------------------------------------ experiments
+
+def test_experiments_page_shows_the_analysis(demo_db):
+    con = warehouse.connect(demo_db, read_only=True)
+    expected = experiments.from_warehouse(con)
+    conv = con.execute("""select variant, count(*), sum(converted) from experiment_users
+                          where experiment = 'checkout_redesign' group by 1 order by 1""").fetchall()
+    con.close()
+    at = page(EXP)
+    assert at.title[0].value == "Experiments"
+    listing = frame(at, 0)
+    assert listing["experiment"].to_list() == [e["name"] for e in expected] == \
+        ["checkout_redesign", "homepage_banner", "welcome_email_subject"]
+    assert listing["users"].to_list() == [sum(v["users"] for v in e["variants"]) for e in expected]
+    assert listing["users"][0] == 15970 + 16030
+    # the default experiment is the first; its comparisons table is the analysis, number for number
+    first = expected[0]
+    shown = frame(at, 1)
+    assert at.subheader[0].value == "checkout\\_redesign"
+    rows = [(m["metric"], c) for m in first["metrics"] for c in m["comparisons"]]
+    assert shown["metric"].to_list() == [m for m, _ in rows] == ["converted", "revenue"]
+    for i, (_, c) in enumerate(rows):
+        for k in ("p_value", "p_adjusted", "rel_lift", "rel_ci_low", "rel_ci_high", "abs_diff", "power"):
+            assert shown[k][i] == pytest.approx(c[k], rel=1e-12), k
+        assert shown["verdict"][i] == c["verdict"]
+    # independently: the pooled two-proportion z-test on the raw user rows (statsmodels)
+    (_, n_c, x_c), (_, n_t, x_t) = conv
+    _, p = proportions_ztest([x_t, x_c], [n_t, n_c])
+    assert shown["p_value"][0] == pytest.approx(p, rel=1e-9)
+    assert shown["rel_lift"][0] == pytest.approx((x_t / n_t) / (x_c / n_c) - 1, rel=1e-12)
+    # verdict, p-value and explanation are written out per comparison
+    c0 = rows[0][1]
+    line = next(m.value for m in at.markdown if "badge[" in m.value)
+    assert line.startswith(":green-badge[ship] **treatment** vs control · p = 4.34e-07")
+    assert c0["verdict"] == "ship" and ui_text(c0["explanation"]) in line
+    assert len(at.get("plotly_chart")) == len(first["metrics"])
+    assert not any("Sample ratio mismatch" in e.value for e in at.error)
+    assert any(f"SRM p = {first['srm_p']:.2g}" in c.value for c in at.caption)
+
+
+def ui_text(s: str) -> str:
+    import ui
+    return ui.text_md(s)
+
+
+def test_experiment_chosen_by_url_with_three_arms(demo_db):
+    at = page(EXP, {"experiment": "welcome_email_subject"})
+    assert at.selectbox(key="experiment").value == "welcome_email_subject"
+    shown = frame(at, 1).filter(pl.col("metric") == "converted")
+    assert shown["variant"].to_list() == ["personalised", "urgency"]
+    # per-variant totals from the demo's e-mail tool export (experiment_summary)
+    totals = {"control": (19902, 873), "personalised": (20158, 989), "urgency": (19940, 865)}
+    ps = [proportions_ztest([totals[v][1], totals["control"][1]], [totals[v][0], totals["control"][0]])[1]
+          for v in ("personalised", "urgency")]
+    assert shown["p_value"].to_list() == pytest.approx(ps, rel=1e-9)
+    # Holm with two treatments: the smaller p doubled, the larger max(itself, that)
+    lo, hi = sorted(ps)
+    holm = {lo: min(2 * lo, 1), hi: min(max(hi, 2 * lo), 1)}
+    assert shown["p_adjusted"].to_list() == pytest.approx([holm[p] for p in ps], rel=1e-9)
+
+
+def test_srm_flag_is_a_banner_with_the_p_value(tmp_db):
+    con = warehouse.connect(tmp_db)
+    # 600 vs 400 users on a planned 50/50 split; 60 and 40 conversions
+    con.execute("""insert into experiment_users (experiment, variant, user_id, converted)
+                   select 'split_test', case when i < 600 then 'control' else 'treatment' end, 'u' || i,
+                          case when i % 10 = 0 then 1 else 0 end
+                   from range(1000) t(i)""")
+    con.close()
+    at = page(EXP, errors=True)
+    p = stats.chisquare([600, 400]).pvalue
+    assert p < 0.001
+    assert len(at.error) == 1, (at.subheader, at.info, at.markdown, at.warning)
+    assert f"**Sample ratio mismatch** (SRM p = {p:.2g} < 0.001)" in at.error[0].value
+    assert "cannot be trusted" in at.error[0].value
+    assert frame(at, 0)["srm_flag"].to_list() == [True]
+
+
+def test_sample_size_calculator_agrees_with_statsmodels(tmp_db):
+    at = page(EXP)
+    assert any("No A/B experiments" in i.value for i in at.info)
+    assert any("per-variant totals" in m.value for m in at.markdown)
+    at.number_input(key="ss_rate").set_value(4.0)
+    at.number_input(key="ss_effect").set_value(10.0)
+    at.number_input(key="ss_share").set_value(40.0)
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    ratio = 40 / 60
+    n = NormalIndPower().solve_power(effect_size=proportion_effectsize(0.044, 0.04), alpha=0.05, power=0.8,
+                                     ratio=ratio, alternative="two-sided")
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Users in control"] == f"{math.ceil(n):,}"
+    assert shown["Users in the variant"] == f"{math.ceil(n * ratio):,}"
+    assert shown["Users in total"] == f"{math.ceil(n) + math.ceil(n * ratio):,}"
+
+    # a mean, absolute effect of 3 on sd 60: Cohen's d = 0.05
+    at.segmented_control(key="ss_kind").set_value("Mean")
+    at.radio(key="ss_relative").set_value("absolute")
+    at.number_input(key="ss_effect").set_value(3.0)
+    at.number_input(key="ss_share").set_value(50.0)
+    at.form_submit_button[0].click().run()
+    n = NormalIndPower().solve_power(effect_size=3 / 60, alpha=0.05, power=0.8, ratio=1.0)
+    assert {m.label: m.value for m in at.metric}["Users in control"] == f"{math.ceil(n):,}"
+
+
+def test_sample_size_bad_input_is_a_message(tmp_db):
+    at = page(EXP)
+    at.number_input(key="ss_rate").set_value(95.0)
+    at.number_input(key="ss_effect").set_value(10.0)  # 95% × 1.10 > 100%
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Cannot compute: variant rate must be between 0 and 1, got "
+                                           "1.045; lower the lift"]
+    assert not at.metric
+
+
+# ------------------------------------------------------------------------------------ inventory
+
+def test_inventory_stock_cover_and_no_run_yet(demo_db):
+    con = warehouse.connect(demo_db, read_only=True)
+    cov = stock.cover(con)
+    con.close()
+    at = page(INV)
+    assert at.title[0].value == "Inventory & restock"
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["SKUs in stock data"] == "90" == f"{cov.height}"
+    assert shown["Low stock (≤ 3 days)"] == f"{cov['low_stock'].sum()}"
+    assert shown["Overstock (> 90 days or dead)"] == f"{cov['overstock'].sum()}"
+    table = frame(at, 0)
+    assert table["sku"].to_list() == cov["sku"].to_list()
+    assert table["days_of_cover"].to_list() == pytest.approx(cov["days_of_cover"].to_list(), nan_ok=True)
+    # no run yet: the button and what it does
+    assert any("No forecast has been run" in i.value and "Run forecast now" in i.value for i in at.info)
+    assert at.button(key="run_forecast").disabled is False
+
+
+def test_empty_warehouse_says_what_to_upload(tmp_db):
+    at = page(INV)
+    assert any("No orders or inventory snapshots yet" in i.value for i in at.info)
+    assert any("inventory" in m.value and "orders" in m.value for m in at.markdown)
+    assert not at.dataframe
