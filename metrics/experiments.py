@@ -358,30 +358,24 @@ def totals_from_summary(summary: pl.DataFrame) -> tuple[Totals, list[str]]:
 _USERS_SQL = """
 with multi as materialized (
     select user_id from experiment_users where experiment = $1 group by user_id having count(*) > 1
-), k as (
-    select variant, cast(converted as double) as c, revenue as r, coalesce(pre_metric, 0) as x, pre_metric
-    from experiment_users e anti join multi using (user_id) where e.experiment = $1
+), a as (
+    select variant, count(*) as n, (select count(*) from multi) as multi,
+           count(c) as c_n, sum(coalesce(c, 0)) as c_s, sum(coalesce(c, 0) ^ 2) as c_q,
+           bool_and(coalesce(c, 0) in (0, 1)) as c_b, sum(x * coalesce(c, 0)) as c_xy,
+           count(r) as r_n, sum(coalesce(r, 0)) as r_s, sum(coalesce(r, 0) ^ 2) as r_q,
+           bool_and(coalesce(r, 0) in (0, 1)) as r_b, sum(x * coalesce(r, 0)) as r_xy,
+           count(pre_metric) as x_n, sum(x) as x_s, sum(x * x) as x_q
+    from (select variant, user_id, cast(converted as double) as c, revenue as r, coalesce(pre_metric, 0) as x,
+                 pre_metric from experiment_users where experiment = $1) anti join multi using (user_id)
+    group by variant
+), b as (
+    select variant, metric, sum(coalesce(value, 0)) as m_s, sum(coalesce(value, 0) ^ 2) as m_q,
+           bool_and(coalesce(value, 0) in (0, 1)) as m_b
+    from (select variant, user_id, metric, value from experiment_metrics where experiment = $1)
+         anti join multi using (user_id)
+    group by variant, metric
 )
-select variant, count(*) as n, (select count(*) from multi) as multi,
-       count(c) as c_n, sum(coalesce(c, 0)) as c_s, sum(coalesce(c, 0) ^ 2) as c_q,
-       bool_and(coalesce(c, 0) in (0, 1)) as c_b, sum(x * coalesce(c, 0)) as c_xy,
-       count(r) as r_n, sum(coalesce(r, 0)) as r_s, sum(coalesce(r, 0) ^ 2) as r_q,
-       bool_and(coalesce(r, 0) in (0, 1)) as r_b, sum(x * coalesce(r, 0)) as r_xy,
-       count(pre_metric) as x_n, sum(x) as x_s, sum(x * x) as x_q
-from k group by variant order by variant
-"""
-
-_METRICS_SQL = """
-with multi as materialized (
-    select user_id from experiment_users where experiment = $1 group by user_id having count(*) > 1
-), k as (
-    select variant, user_id, coalesce(pre_metric, 0) as x
-    from experiment_users e anti join multi using (user_id) where e.experiment = $1
-)
-select m.metric, m.variant, sum(coalesce(m.value, 0)) as s, sum(coalesce(m.value, 0) ^ 2) as q,
-       bool_and(coalesce(m.value, 0) in (0, 1)) as b, sum(k.x * coalesce(m.value, 0)) as xy
-from experiment_metrics m join k on m.variant = k.variant and m.user_id = k.user_id
-where m.experiment = $1 group by all order by all
+select * from a left join b using (variant) order by variant, metric
 """
 
 
@@ -390,41 +384,40 @@ def totals_from_users(con, name: str) -> tuple[Totals, list[str]]:
 
     Rows are unique per (experiment, variant, user) in the warehouse, so a user with more than one
     row is in several variants: left out and counted. ``pre_metric`` (missing = 0) is the CUPED
-    covariate of every metric when any user has one.
+    covariate of ``converted`` and ``revenue`` when any user has one; metrics in
+    ``experiment_metrics`` are not adjusted (that would need a per-user join of the two tables).
     """
-    rows = con.execute(_USERS_SQL, [name]).fetchall()
-    cols = [d[0] for d in con.description]
-    rows = [dict(zip(cols, r)) for r in rows]
+    cur = con.execute(_USERS_SQL, [name])
+    cols = [d[0] for d in cur.description]
+    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+    base = {r["variant"]: r for r in rows}
     warnings = []
     if rows and rows[0]["multi"]:
         warnings.append(f"{rows[0]['multi']} users seen in more than one variant were left out")
-    out = Totals(users={r["variant"]: int(r["n"]) for r in rows}, metrics={}, kinds={})
-    cuped = sum(r["x_n"] for r in rows) > 0
+    out = Totals(users={v: int(r["n"]) for v, r in base.items()}, metrics={}, kinds={})
+    cuped = sum(r["x_n"] for r in base.values()) > 0
     for m, p in (("converted", "c"), ("revenue", "r")):
-        if sum(r[f"{p}_n"] for r in rows) == 0:
+        if sum(r[f"{p}_n"] for r in base.values()) == 0:
             continue
-        out.kinds[m] = "proportion" if all(r[f"{p}_b"] for r in rows) else "mean"
-        out.metrics[m] = {r["variant"]: st.Stats(int(r["n"]), float(r[f"{p}_s"]), float(r[f"{p}_q"])) for r in rows}
+        out.kinds[m] = "proportion" if all(r[f"{p}_b"] for r in base.values()) else "mean"
+        out.metrics[m] = {v: st.Stats(int(r["n"]), float(r[f"{p}_s"]), float(r[f"{p}_q"])) for v, r in base.items()}
         if cuped:
-            out.covariates[m] = {r["variant"]: st.Covariate(float(r["x_s"]), float(r["x_q"]), float(r[f"{p}_xy"]))
-                                 for r in rows}
-    extra: dict[str, dict[str, tuple]] = {}
-    for metric, variant, s, q, b, xy in con.execute(_METRICS_SQL, [name]).fetchall():
-        extra.setdefault(metric, {})[variant] = (float(s), float(q), bool(b), float(xy))
-    base = {r["variant"]: r for r in rows}
+            out.covariates[m] = {v: st.Covariate(float(r["x_s"]), float(r["x_q"]), float(r[f"{p}_xy"]))
+                                 for v, r in base.items()}
+    extra: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        if r["metric"] is not None:
+            extra.setdefault(r["metric"], {})[r["variant"]] = r
     for metric, by_variant in extra.items():
         if metric in out.metrics:
             warnings.append(f"metric {metric} is both a column and an extra metric; the column was used")
             continue
-        zero = (0.0, 0.0, True, 0.0)
+        zero = {"m_s": 0.0, "m_q": 0.0, "m_b": True}
         vals = {v: by_variant.get(v, zero) for v in out.users}
-        out.kinds[metric] = "proportion" if all(t[2] for t in vals.values()) else "mean"
-        out.metrics[metric] = {v: st.Stats(out.users[v], t[0], t[1]) for v, t in vals.items()}
-        if cuped:
-            out.covariates[metric] = {v: st.Covariate(float(base[v]["x_s"]), float(base[v]["x_q"]), t[3])
-                                      for v, t in vals.items()}
+        out.kinds[metric] = "proportion" if all(t["m_b"] for t in vals.values()) else "mean"
+        out.metrics[metric] = {v: st.Stats(out.users[v], float(t["m_s"]), float(t["m_q"])) for v, t in vals.items()}
     if cuped:
-        warnings.append("CUPED: every metric adjusted by pre_metric")
+        warnings.append("CUPED: converted and revenue adjusted by pre_metric")
     return out, warnings
 
 
