@@ -85,7 +85,7 @@ page = st.navigation(navigation_pages())
 try:
     if "_demo_moved" in st.session_state:
         st.success(f"Your own warehouse is ready (empty). The demo was kept as "
-                   f"`{ui.text_md(Path(st.session_state.pop('_demo_moved')).name)}`.", icon=":material/check:")
+                   f"{ui.text_md(Path(st.session_state.pop('_demo_moved')).name)}.", icon=":material/check:")
     with ui.connection().cursor() as cur:
         is_demo = warehouse.get_setting(cur, "is_demo")
     if is_demo:

@@ -71,7 +71,7 @@ def cached(fn: Callable) -> Callable:
     """Decorator: ``fn(con, *args, **kwargs)`` becomes ``loader(*args, **kwargs)``, cached with
     ``st.cache_data`` on the args, the warehouse file and its version, run on its own cursor.
     Args must be hashable by Streamlit (Filters, dates, strings, tuples); results picklable."""
-    def inner(_path: str, _version: str, *args, **kwargs):
+    def inner(path: str, version: str, *args, **kwargs):  # no leading "_": those args are not hashed
         with connection().cursor() as cur:
             return fn(cur, *args, **kwargs)
     # st.cache_data tells functions apart by module, qualified name and source: give each its own.

@@ -1,7 +1,10 @@
-"""The app through Streamlit's AppTest: pages draw without exceptions on empty and loaded warehouses."""
+"""The app through Streamlit's AppTest: the page list, the frame (demo label, errors in words) and the
+Warehouse page on empty and loaded warehouses."""
+import ast
 import subprocess
 import sys
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from data import warehouse
@@ -14,8 +17,47 @@ def run_app() -> AppTest:
     return at
 
 
-def test_empty_warehouse_explains_what_to_upload(tmp_db):
+def run_warehouse_page() -> AppTest:
     at = run_app()
+    at.switch_page("app_pages/warehouse.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def declared_pages() -> list[tuple]:
+    """app.py's PAGES declaration, read without running the app."""
+    tree = ast.parse((ROOT / "app.py").read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "PAGES")
+    return [tuple(ast.literal_eval(a) for a in call.args) for call in node.value.elts]
+
+
+def test_pages_are_declared_once_with_section_and_role():
+    pages = declared_pages()
+    paths = [p[1] for p in pages]
+    assert len(paths) == len(set(paths))
+    assert {p[0] for p in pages} == {"Dashboards", "Review", "Data", "Admin"}
+    assert {p[4] for p in pages} <= {"viewer", "analyst", "admin"}
+    roles = {p[2]: p[4] for p in pages}
+    assert roles["Upload"] == "analyst" and roles["Settings"] == "admin" and roles["Overview"] == "viewer"
+    dashboards = [p[2] for p in pages if p[0] == "Dashboards"]
+    assert dashboards == ["Overview", "Traffic & conversion", "Customers", "NPS", "Experiments",
+                          "Inventory & restock", "Products"]
+
+
+def test_overview_is_the_default_page_and_missing_pages_are_not_listed(tmp_db):
+    at = run_app()
+    assert at.title[0].value == "Overview"
+    for path in [p[1] for p in declared_pages()]:
+        if (ROOT / path).exists():
+            at.switch_page(path).run()
+            assert not at.exception, (path, [e.message for e in at.exception])
+        else:  # a page that has not landed yet is not in the menu
+            with pytest.raises(Exception):
+                at.switch_page(path).run()
+
+
+def test_empty_warehouse_explains_what_to_upload(tmp_db):
+    at = run_warehouse_page()
     assert not at.error
     assert at.title[0].value == "Warehouse"
     assert any("The warehouse is empty" in i.value and "python -m data.ingest" in i.value for i in at.info)
@@ -37,7 +79,7 @@ def test_loaded_warehouse_shows_row_counts_and_ingests(tmp_db):
     warehouse.set_setting(con, "is_demo", True)
     con.close()
 
-    at = run_app()
+    at = run_warehouse_page()
     assert not at.error
     assert any("Demo data" in i.value for i in at.info)
     assert not any("The warehouse is empty" in i.value for i in at.info)
