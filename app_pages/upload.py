@@ -21,6 +21,10 @@ A/B experiment users or totals · promotions. The kind and the encoding are dete
 LOG = {"success": st.success, "info": st.info, "error": st.error}
 
 
+def _sentence(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
 def _state(fid: str, name: str, default=None):
     return st.session_state.get(f"up_{name}_{fid}", default)
 
@@ -96,7 +100,7 @@ def _file(f) -> None:
             facts.insert(0, f"kind **{p.kind}**" + (" (detected)" if chosen == DETECT and p.status == "ready" else ""))
         st.markdown(" · ".join(facts))
         if p.status == "duplicate_file":
-            st.info(ui.text_md(p.message.capitalize()) + ".", icon=":material/content_copy:")
+            st.info(ui.text_md(_sentence(p.message)) + ".", icon=":material/content_copy:")
             return
         if p.head is not None:
             st.dataframe(p.head, hide_index=True, height="content", alt=f"First rows of {f.name}")
@@ -107,7 +111,7 @@ def _file(f) -> None:
             st.warning("Some columns need mapping before this file can load: "
                        f"{ui.text_md(p.message.split(' — ')[0])}.", icon=":material/rule:")
         if p.status == "needs_date":
-            st.warning(f"{ui.text_md(p.message.capitalize())}: pick it above.", icon=":material/event:")
+            st.warning(f"{ui.text_md(_sentence(p.message))}: pick it above.", icon=":material/event:")
         if p.kind:
             _mapping_editor(f, p, open_=p.status == "needs_mapping")
         for w in p.warnings:
