@@ -40,21 +40,31 @@ def _preview(f, kind, mapping, as_of, experiment) -> upload.Preview:
 
 
 def _mapping_editor(f, p: upload.Preview, open_: bool) -> None:
-    with st.expander("Column mapping", expanded=open_, icon=":material/table_edit:"):
-        st.caption("Each header of the file and the column it fills; blank = not used. Applied to this file "
-                   "and remembered for files with the same headers once it loads.")
-        rows = upload.mapping_rows(p.kind, p.headers, p.mapping)
-        edited = st.data_editor(
-            rows, hide_index=True, key=f"up_editor_{f.file_id}_{p.kind}", disabled=["header"],
-            column_config={"header": st.column_config.TextColumn("Header in the file"),
-                           "column": st.column_config.SelectboxColumn(
-                               f"Column ({p.kind})", options=[""] + upload.canonical_columns(p.kind))})
-        if st.button("Apply mapping", key=f"up_apply_{f.file_id}", icon=":material/check:"):
-            try:
-                st.session_state[f"up_map_{f.file_id}"] = (p.kind, upload.user_mapping(edited))
-                st.rerun()
-            except UnmappedHeaders as e:
-                st.error(str(e))
+    if not st.toggle("Edit the column mapping", value=open_, key=f"up_edit_{f.file_id}"):
+        return
+    st.caption("Each header of the file and the column it fills; blank = not used. Applied to this file "
+               "and remembered for files with the same headers once it loads.")
+    rows = upload.mapping_rows(p.kind, p.headers, p.mapping)
+    edited = st.data_editor(
+        rows, hide_index=True, key=f"up_editor_{f.file_id}_{p.kind}", disabled=["header"],
+        column_config={"header": st.column_config.TextColumn("Header in the file"),
+                       "column": st.column_config.SelectboxColumn(
+                           f"Column ({p.kind})", options=[""] + upload.canonical_columns(p.kind))})
+    if st.button("Apply mapping", key=f"up_apply_{f.file_id}", icon=":material/check:"):
+        try:
+            st.session_state[f"up_map_{f.file_id}"] = (p.kind, upload.user_mapping(edited))
+            st.rerun()
+        except UnmappedHeaders as e:
+            st.error(str(e))
+
+
+def _short(note: str, names: int = 10) -> str:
+    """A note listing many columns, cut after ``names`` of them."""
+    head, sep, tail = note.partition(": ")
+    items = tail.split(", ")
+    if not sep or len(items) <= names:
+        return note
+    return f"{head}: {', '.join(items[:names])} and {len(items) - names} more"
 
 
 def _load(f, p: upload.Preview, mapping, as_of, experiment) -> None:
@@ -115,7 +125,7 @@ def _file(f) -> None:
         if p.kind:
             _mapping_editor(f, p, open_=p.status == "needs_mapping")
         for w in p.warnings:
-            st.caption(f"Note: {ui.text_md(w)}")
+            st.caption(f"Note: {ui.text_md(_short(w))}")
         for why, n in p.skipped.items():
             st.caption(f"{n:,} rows skipped: {ui.text_md(why)}")
         if p.rejected_rows:
