@@ -156,3 +156,16 @@ def test_bad_input(kwargs, match):
         simulate(RuleOfThumb(), **args)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         ForecastPolicy(1.0)
+
+
+def test_moving_average_is_the_trailing_mean_on_uncensored_history():
+    # the policy refits forecasting.models.MovingAverage at each review; without censored days it
+    # equals the trailing mean from cumulative sums (the simulator's fallback and its σ_L origins)
+    from forecasting.models import MovingAverage
+    from forecasting.simulate import _trailing_mean
+    rng = np.random.default_rng(5)
+    y = rng.poisson(3, size=(40, 90)).astype(float)
+    cs = np.concatenate([np.zeros((40, 1)), y.cumsum(axis=1)], axis=1)
+    for t in (5, 28, 60, 90):
+        assert np.allclose(MovingAverage(28).fit(y[:, :t]).predict(1)[:, 0], _trailing_mean(cs, t, 28))
+        assert np.allclose(_trailing_mean(cs, t, 28), y[:, max(t - 28, 0):t].mean(axis=1))
