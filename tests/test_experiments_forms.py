@@ -120,3 +120,31 @@ def test_summary_form_conversions_only_and_bad_totals():
     with pytest.raises(ValueError, match="twice"):
         ex.totals_from_summary(pl.DataFrame({"variant": ["A", "A"], "users": [10, 10], "conversions": [3, 1],
                                              "revenue_sum": [None, None], "revenue_sum_sq": [None, None]}))
+
+
+def test_users_in_several_variants_are_left_out_in_sql_as_in_polars():
+    base = per_user(seed=9, n=900)  # variants bold, calm, control
+    # u0 also in calm and control, u1 also in control, u2 also in bold (each a second/third row)
+    extra = pl.DataFrame({"user_id": ["u0", "u0", "u1", "u2"], "variant": ["calm", "control", "control", "bold"],
+                          "converted": [1, 0, 1, 0], "revenue": [5.0, 0.0, 7.5, 0.0]})
+    rows = pl.concat([base, extra]).unique(["user_id", "variant"], keep="first")  # the warehouse key
+    in_two = rows.group_by("user_id").len().filter(pl.col("len") > 1).height
+    con = warehouse.connect(":memory:")
+    con.execute("insert into experiment_users (experiment, variant, user_id, converted, revenue) "
+                "select 'x', variant, user_id, converted, revenue from rows")
+    con.execute("insert into experiment_metrics (experiment, variant, user_id, metric, value) "
+                "select 'x', variant, user_id, 'clicks', converted * 2 + 1 from rows")
+    sql = ex.from_warehouse(con, "x")[0]
+    kept = rows.join(rows.group_by("user_id").len().filter(pl.col("len") > 1), on="user_id", how="anti")
+    assert f"{in_two} users seen in more than one variant were left out" in sql["warnings"]
+    assert sql["variants"] == [{"variant": v, "users": kept.filter(pl.col("variant") == v).height}
+                               for v in ("bold", "calm", "control")]
+    frame, metrics, warnings = ex.prepare(rows.with_columns(pl.all().cast(pl.String)))
+    polars = ex.analyse(frame, metrics, "x", warnings=warnings)
+    assert f"{in_two} users seen in more than one variant were left out" in polars["warnings"]
+    sql["metrics"] = [m for m in sql["metrics"] if m["metric"] != "clicks"]
+    same(sql, polars)
+    # the extra metric (experiment_metrics) leaves the same users out: mean of 2 * converted + 1
+    clicks = next(m for m in ex.from_warehouse(con, "x")[0]["metrics"] if m["metric"] == "clicks")
+    ctrl = kept.filter(pl.col("variant") == "control")["converted"].to_numpy()
+    assert clicks["type"] == "mean" and clicks["comparisons"][0]["control_value"] == pytest.approx(2 * ctrl.mean() + 1)
