@@ -15,6 +15,8 @@ The warehouse (``bench/out/db/experiments-N-vV.duckdb``, reused) holds one exper
 """
 from __future__ import annotations
 
+import os
+import resource
 import statistics
 import time
 
@@ -75,12 +77,16 @@ where experiment = 'bench' and metric = 'added_to_cart' group by all
 """
 
 
-def _timed(fn, repeats: int) -> list[float]:
+def _timed(fn, repeats: int, cpu: list | None = None) -> list[float]:
+    """Wall seconds of each call; this process's CPU seconds (all threads) appended to ``cpu``."""
     out = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         fn()
         out.append(time.perf_counter() - t)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        if cpu is not None:
+            cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
     return out
 
 
@@ -103,9 +109,10 @@ def experiments(cfg: Config) -> list[dict]:
         waiter.wait(first=not rows)
         con = warehouse.connect(path, read_only=True)
         try:
-            first = _timed(lambda: from_warehouse(con, NAME), 1)
-            ours = first + _timed(lambda: from_warehouse(con, NAME), max(cfg.repeats - 1, 1))
-            sums = _timed(lambda: [con.execute(q).fetchall() for q in SUMS_SQL.split(";")], cfg.repeats)
+            con.execute("set enable_progress_bar = false")
+            ours_cpu, sums_cpu = [], []
+            ours = _timed(lambda: from_warehouse(con, NAME), cfg.repeats, ours_cpu)
+            sums = _timed(lambda: [con.execute(q).fetchall() for q in SUMS_SQL.split(";")], cfg.repeats, sums_cpu)
             result = from_warehouse(con, NAME)[0]
         finally:
             con.close()
@@ -120,16 +127,17 @@ def experiments(cfg: Config) -> list[dict]:
         n_metrics = len(result["metrics"])
         excluded = next((w for w in result["warnings"] if "more than one variant" in w), "")
         note = f"{n_metrics} metrics × 1 comparison, CUPED + Bayesian; {excluded.split(' users')[0]} users left out"
-        for contender, secs, rss, others in [
-            ("storeboard in-process (from_warehouse)", ours, None, None),
-            ("storeboard CLI (fresh process, --json)", [m.wall for m in cli], max(m.peak_rss_mb for m in cli),
-             round(max(m.others_cores for m in cli), 2)),
-            ("duckdb sums only (no exclusion, no statistics)", sums, None, None),
+        for contender, secs, cpu, rss, others in [
+            ("storeboard in-process (from_warehouse)", ours, ours_cpu, None, None),
+            ("storeboard CLI (fresh process, --json)", [m.wall for m in cli], [m.cpu for m in cli],
+             max(m.peak_rss_mb for m in cli), round(max(m.others_cores for m in cli), 2)),
+            ("duckdb sums only (no exclusion, no statistics)", sums, sums_cpu, None, None),
         ]:
             rows.append({"users": users, "contender": contender, "median s": round(statistics.median(secs), 3),
                          "best s": round(min(secs), 3), "runs s": " / ".join(f"{s:.2f}" for s in secs),
+                         "CPU s (median, all threads)": round(statistics.median(cpu), 2),
                          "peak RSS MB": round(rss) if rss else None, "others' cores": others, "note": note,
-                         "_metrics": n_metrics})
+                         "_metrics": n_metrics, "_load": os.getloadavg()[0]})
         cfg.log(f"  in-process {statistics.median(ours):.2f} s, CLI {statistics.median(m.wall for m in cli):.2f} s, "
                 f"sums {statistics.median(sums):.2f} s")
     return rows

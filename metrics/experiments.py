@@ -363,16 +363,16 @@ with multi as materialized (
     {multi}
 ), a as (
     select variant, count(*) as n, (select count(*) from multi) as multi,
-           count(c) as c_n, sum(coalesce(c, 0)) as c_s, sum(coalesce(c, 0) ^ 2) as c_q,
+           count(c) as c_n, sum(coalesce(c, 0)) as c_s, sum(coalesce(c, 0) * coalesce(c, 0)) as c_q,
            bool_and(coalesce(c, 0) in (0, 1)) as c_b, sum(x * coalesce(c, 0)) as c_xy,
-           count(r) as r_n, sum(coalesce(r, 0)) as r_s, sum(coalesce(r, 0) ^ 2) as r_q,
+           count(r) as r_n, sum(coalesce(r, 0)) as r_s, sum(coalesce(r, 0) * coalesce(r, 0)) as r_q,
            bool_and(coalesce(r, 0) in (0, 1)) as r_b, sum(x * coalesce(r, 0)) as r_xy,
            count(pre_metric) as x_n, sum(x) as x_s, sum(x * x) as x_q
     from (select variant, user_id, cast(converted as double) as c, revenue as r, coalesce(pre_metric, 0) as x,
                  pre_metric from experiment_users where experiment = $1) anti join multi using (user_id)
     group by variant
 ), b as (
-    select variant, metric, sum(coalesce(value, 0)) as m_s, sum(coalesce(value, 0) ^ 2) as m_q,
+    select variant, metric, sum(coalesce(value, 0)) as m_s, sum(coalesce(value, 0) * coalesce(value, 0)) as m_q,
            bool_and(coalesce(value, 0) in (0, 1)) as m_b
     from (select variant, user_id, metric, value from experiment_metrics where experiment = $1)
          anti join multi using (user_id)
