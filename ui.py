@@ -288,7 +288,9 @@ def currency() -> str:
 
 # ------------------------------------------------------------------------------------ output
 
-TARGET_TEXT = {"met": "✅ target {t} met", "below": "⚠️ below target {t}", "above": "⚠️ above target {t}"}
+TARGET_TEXT = {"met": ":green[:material/check_circle: target {t} met]",
+               "below": ":orange[:material/warning: below target {t}]",
+               "above": ":orange[:material/warning: above target {t}]"}
 
 
 def kpi_card(v: KpiValue, sparkline: list[float] | None = None, key: str = "") -> None:
