@@ -76,7 +76,10 @@ def _highlights(r: review.Review, present: bool) -> None:
         st.caption("Nothing to highlight: no data in this week.")
     for h in r.highlights:
         box, icon = TONE[h.tone]
-        box(f"### {ui.text_md(h.text)}" if present else ui.text_md(h.text), icon=icon)
+        if present:  # large type; no icon (it would sit above the heading's first line)
+            box(f"### {ui.text_md(h.text)}")
+        else:
+            box(ui.text_md(h.text), icon=icon)
 
 
 def _cards(r: review.Review) -> None:

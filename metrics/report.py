@@ -43,9 +43,10 @@ def figures(r: Review) -> list[go.Figure]:
     out = []
     money = f"({r.currency})" if r.currency else ""
     if r.daily.height:
-        fig = go.Figure([go.Bar(x=r.daily["weekday"], y=r.daily["previous_week"], name="Previous week"),
-                         go.Bar(x=r.daily["weekday"], y=r.daily["this_week"], name="This week")])
-        fig.update_layout(barmode="group", colorway=["#9aa5b1", "#1f5fa8"])
+        fig = go.Figure([go.Bar(x=r.daily["weekday"], y=r.daily["previous_week"], name="Previous week",
+                                marker_color="#9aa5b1"),
+                         go.Bar(x=r.daily["weekday"], y=r.daily["this_week"], name="This week", marker_color="#1f5fa8")])
+        fig.update_layout(barmode="group")
         out.append(_layout(fig, f"Net sales per day {money}"))
     mix = r.channel_mix.filter(pl.col("gmv").is_not_null() & (pl.col("gmv") > 0))
     if mix.height:

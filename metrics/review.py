@@ -167,7 +167,7 @@ def display_table(table: pl.DataFrame, currency: str) -> pl.DataFrame:
 
 def _status_text(status: str | None, trend: str | None) -> str:
     if status == "met":
-        return "✅ on target"
+        return "✓ on target"
     if status in ("below", "above"):
         return f"⚠️ {status} target"
     return {"better": "▲ better", "worse": "▼ worse", "flat": "= flat"}.get(trend or "", "")
