@@ -137,7 +137,8 @@ def experiments(cfg: Config) -> list[dict]:
                          "best s": round(min(secs), 3), "runs s": " / ".join(f"{s:.2f}" for s in secs),
                          "CPU s (median, all threads)": round(statistics.median(cpu), 2),
                          "peak RSS MB": round(rss) if rss else None, "others' cores": others, "note": note,
-                         "_metrics": n_metrics, "_load": os.getloadavg()[0]})
+                         "_metrics": n_metrics, "_load": os.getloadavg()[0],
+                         "_cores": os.cpu_count()})
         cfg.log(f"  in-process {statistics.median(ours):.2f} s, CLI {statistics.median(m.wall for m in cli):.2f} s, "
                 f"sums {statistics.median(sums):.2f} s")
     return rows
@@ -150,6 +151,15 @@ def summary(rows: list[dict], cfg: Config) -> str:
     if ours is None:
         return ""
     ok = ours["median s"] <= TARGET_S
-    return (f"Target: {10_000_000:,} user rows × 3 metrics analysed in ≤ {TARGET_S:g} s. Measured at {big:,} users "
+    cpu = ours["CPU s (median, all threads)"]
+    text = (f"Target: {10_000_000:,} user rows × 3 metrics analysed in ≤ {TARGET_S:g} s. Measured at {big:,} users "
             f"× {ours['_metrics']} metrics: {ours['median s']} s median in-process — **{'met' if ok else 'missed'}**"
-            + (f"; {cli['median s']} s through the CLI in a fresh process." if cli else "."))
+            + (f"; {cli['median s']} s through the CLI in a fresh process." if cli else ".")
+            + f" The analysis used {cpu} CPU seconds (DuckDB's 2 threads together).")
+    busy = max((r["others' cores"] or 0 for r in rows), default=0)
+    if busy > 0.5:
+        text += (f"\n\nMachine load: other processes kept {busy} of {ours.get('_cores', 2)} cores busy during these "
+                 f"runs (1-minute load average {ours.get('_load', 0):.1f} at the end), so the wall times above are "
+                 "those of a machine shared with other jobs, not of this code alone; rerun on a quiet machine "
+                 "(`--max-load`, `--wait-budget`) before reading them against the target.")
+    return text
