@@ -172,8 +172,9 @@ def render() -> None:
         st.caption("No file has been loaded yet.")
     else:
         st.dataframe(log, hide_index=True, alt="Ingest history", column_config={
+            # the result sentence holds rows read, inserted, updated and skipped
             "id": None, "file_name": "File", "kind": "Kind", "status": "Status", "message": "Result",
-            "rows_read": "Rows read", "inserted": "Inserted", "updated": "Updated", "rejected": "Rejected",
+            "rows_read": None, "inserted": None, "updated": None, "rejected": "Rejected",
             "finished_at": st.column_config.DatetimeColumn("Finished", format="YYYY-MM-DD HH:mm"),
             "user_name": "User"})
 

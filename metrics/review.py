@@ -141,17 +141,17 @@ def fmt(unit: str, value: float | None, currency: str = "") -> str:
 
 
 def fmt_delta(unit: str, delta: float | None, currency: str = "EUR") -> str:
-    """A change as text with its sign; ratio changes in percentage points."""
+    """A change as text with its sign (ASCII, so st.metric reads it); ratio changes in percentage points."""
     if delta is None:
         return "—"
-    sign = "+" if delta >= 0 else "−"
+    sign = "+" if delta >= 0 else "-"
     if unit == "ratio":
         return f"{sign}{abs(delta) * 100:.2f} pp"
     return sign + fmt(unit, abs(delta), currency)
 
 
 def fmt_pct(p: float | None) -> str:
-    return "—" if p is None else f"{'+' if p >= 0 else '−'}{abs(p):.1%}"
+    return "—" if p is None else f"{'+' if p >= 0 else '-'}{abs(p):.1%}"
 
 
 def display_table(table: pl.DataFrame, currency: str) -> pl.DataFrame:

@@ -225,6 +225,9 @@ def test_review_presentation_mode(demo_db):
     values = compute.kpis(_con(demo_db), review.week_filters(_default(demo_db)))
     cards = {m.label: m.value for m in at.metric}
     assert cards["Net sales"] == review.fmt("money", values["net_sales"].value, "EUR")
+    deltas = {m.label: m.delta for m in at.metric}  # ASCII signs: st.metric colours and points the arrow by them
+    assert deltas["Average order value"] == review.fmt_delta("money", values["aov"].delta, "EUR")
+    assert deltas["Orders"] == f"{values['orders'].delta:+,}"
     assert cards["Orders"] == f"{values['orders'].value:,}"
     assert all(h.value.startswith("### ") for h in at.success)  # highlights in large type
     assert not at.get("download_button")

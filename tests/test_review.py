@@ -118,8 +118,8 @@ def test_formats():
     assert review.fmt("score", -100) == "-100.0"
     assert review.fmt("money", None) == "—"
     assert review.fmt_delta("ratio", 0.00298) == "+0.30 pp"
-    assert review.fmt_delta("money", -9.3134, "EUR") == "−9.31 EUR"
-    assert review.fmt_pct(-0.0868) == "−8.7%"
+    assert review.fmt_delta("money", -9.3134, "EUR") == "-9.31 EUR"
+    assert review.fmt_pct(-0.0868) == "-8.7%"
 
 
 # ------------------------------------------------------------------------------------ highlights
@@ -145,7 +145,7 @@ def test_highlights_name_the_largest_mover_of_a_hand_made_shop():
     assert sales.text == ("Net sales 150.00 EUR, down 28.6% on the previous week (210.00 EUR); 2 orders (+0.0%).")
     assert sales.tone == "bad"
     assert movers.text.startswith("Largest mover: Desk lamp (LAMP) down 150.00 EUR GMV (200.00 EUR → 50.00 EUR, "
-                                  "−75.0%). Largest rise: Mug <b> (MUG) up 90.00 EUR GMV (10.00 EUR → 100.00 EUR, "
+                                  "-75.0%). Largest rise: Mug <b> (MUG) up 90.00 EUR GMV (10.00 EUR → 100.00 EUR, "
                                   "+900.0%)")
     assert review.largest_mover(r.movers)["sku"] == "LAMP"
     assert len(r.highlights) <= review.MAX_HIGHLIGHTS

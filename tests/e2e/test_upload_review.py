@@ -31,6 +31,8 @@ def test_upload_a_file_confirm_and_find_it_in_the_history(page, own_server):
     assert page.get_by_text("200 MB per file").is_visible()
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(SHOPIFY))
     wait_drawn(page, "Ready: 13 rows into order_lines.", dataframes=2, timeout=120_000)
+    page.get_by_role("button", name="Load shopify_orders.csv").wait_for()  # widgets drawn, not placeholders
+    page.get_by_test_id("stSelectbox").filter(has_text="Kind").locator("input").wait_for()
     assert page.get_by_text("kind orders (detected)").is_visible()
     assert page.get_by_text("encoding utf-8").is_visible()
     screenshot(page, ARTIFACTS / "upload-preview.png")
@@ -39,7 +41,7 @@ def test_upload_a_file_confirm_and_find_it_in_the_history(page, own_server):
     wait_drawn(page, "shopify_orders.csv loaded — orders: 13 rows read; 13 inserted, 0 updated.", dataframes=1, timeout=120_000)
     history = page.get_by_test_id("stDataFrame").last
     first = grid_rows(history)[0]
-    assert first[:3] == ["shopify_orders.csv", "orders", "loaded"]
+    assert first[:4] == ["shopify_orders.csv", "orders", "loaded", "orders: 13 rows read; 13 inserted, 0 updated"]
     screenshot(page, ARTIFACTS / "upload.png")
 
 
