@@ -2,7 +2,7 @@
 order-by date, days of cover and flags, from a forecast run and the warehouse's stock levels.
 
 Definitions (units: product units and calendar days; ``today`` = the first day planned for,
-default the first forecast day, i.e. the day after the history ends):
+default the day after the forecast's ``as_of`` (else its first forecast day)):
 
 - L = lead time (products.lead_time_days, else setting ``default_lead_time_days``; the
   ``lead_time_days`` argument overrides every SKU, for what-ifs); R = setting ``review_period_days``.
@@ -11,7 +11,8 @@ default the first forecast day, i.e. the day after the history ends):
 - forecast_daily = mean daily P50 over the forecast days from ``today``; demand over n days =
   Σ P50 of the first n forecast days from ``today``, days beyond the horizon at forecast_daily.
 - σ_L = standard deviation (ddof 1) of the L-day sums of the backtest errors (Forecast.residuals,
-  forecast − actual, every L-day window of consecutive holdout days), used when the SKU has at least
+  forecast − actual; every L-day window starting on a residual day, days missing inside it — e.g.
+  censored stock-out days — count as no error), used when the SKU has at least
   ``MIN_WINDOWS`` such windows (≥ L + 7 residual days). Otherwise (short history) the fallback
   σ_L = σ_d·√L, σ_d = standard deviation of daily units on in-stock days (``forecasting.series``),
   and √forecast_daily (Poisson) when fewer than 2 in-stock days exist.
@@ -28,8 +29,9 @@ default the first forecast day, i.e. the day after the history ends):
 - days_of_cover = max(on_hand, 0) / forecast_daily, capped at 365 (metrics.stock's cap), null when
   nothing is forecast. Unlike metrics.stock.cover (trailing 30 in-stock days of sales), the rate
   here is the forecast.
-- flags: ``stockout_risk`` = max(on_hand, 0) + on_order < demand over L (even with what is on
-  order, assumed to arrive within L, stock runs out before a new order can arrive);
+- flags: ``stockout_risk`` = demand is forecast and either nothing is on hand (out of stock now)
+  or max(on_hand, 0) + on_order < demand over L (even with what is on order, assumed to arrive
+  within L, stock runs out before a new order can arrive);
   ``low_cover_3d`` = days_of_cover ≤ setting ``low_stock_days``; ``overstock_90d`` = days_of_cover
   > 90, or stock on hand and nothing forecast (dead stock, as metrics.stock); ``promo_cover_15d`` =
   a promotion for the SKU (or store-wide) starts between today and the last forecast day and
@@ -198,8 +200,8 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
         days_of_cover=pl.when(fd > 0).then((pl.col("available") / fd).clip(upper_bound=COVER_CAP)))
     cover = pl.col("days_of_cover")
     has = pl.col("on_hand").is_not_null()
-    flag = {"stockout_risk": has & (fd > 0) & (pl.col("available") + pl.col("on_order").fill_null(0.0)
-                                                < pl.col("forecast_lead_time")),
+    flag = {"stockout_risk": has & (fd > 0) & ((pl.col("available") <= 0) | (
+                pl.col("available") + pl.col("on_order").fill_null(0.0) < pl.col("forecast_lead_time"))),
             "low_cover_3d": cover <= settings.low_stock_days,
             "overstock_90d": (cover > OVERSTOCK_DAYS) | (has & (fd == 0) & (pl.col("available") > 0)),
             "promo_cover_15d": (pl.lit(store_wide) | pl.col("promo").fill_null(False))
@@ -237,7 +239,9 @@ def plan(forecast, con: duckdb.DuckDBPyConnection, service_level: float | None =
     settings = Settings.from_warehouse(con)
     daily = forecast.daily
     if today is None:
-        today = daily["date"].cast(pl.Date).min() if daily.height else date.today()
+        as_of = getattr(forecast, "as_of", None)
+        today = (as_of + timedelta(days=1) if as_of is not None else
+                 daily["date"].cast(pl.Date).min() if daily.height else date.today())
     skus = forecast.skus.select("sku", "abc")
     products = _frame(con, """
         select f.sku, coalesce(p.name, n.product_name) as name, p.lead_time_days, p.moq, p.pack_size

@@ -160,7 +160,7 @@ def test_order_by_dates():
 
 def test_flags():
     sk = skus([{"sku": k, "lead_time_days": 7} for k in
-               ["risk", "low", "three", "over", "dead", "promo", "late_promo", "sku_promo", "fine"]])
+               ["risk", "low", "three", "over", "dead", "promo", "late_promo", "sku_promo", "fine", "empty"]])
     rates = {k: 10 for k in sk["sku"]} | {"dead": 0}
     st = stock({"risk": (30, 30),       # 60 < 70 over L → stock-out risk; cover 3 → low
                 "low": (25, 100),       # position 125 ≥ 70: no risk; cover 2.5 → low
@@ -170,7 +170,8 @@ def test_flags():
                 "promo": (140, 0),      # cover 14 < 15 and a store-wide promotion in the horizon
                 "late_promo": (140, 0),  # its own promotion starts after the horizon
                 "sku_promo": (149, 0),  # cover 14.9, own promotion on the last forecast day
-                "fine": (150, 0)})      # cover 15: not < 15 → no promo flag
+                "fine": (150, 0),       # cover 15: not < 15 → no promo flag
+                "empty": (0, 500)})     # out of stock now (plenty on order): risk, cover 0 → low
     promos = pl.DataFrame({"sku": [None, "late_promo", "sku_promo", "fine"],
                            "start_date": [T + timedelta(days=5), T + timedelta(days=H), T + timedelta(days=H - 1),
                                           T - timedelta(days=1)]},
@@ -185,10 +186,11 @@ def test_flags():
     assert flags["promo"] == ["promo_cover_15d"]
     assert flags["sku_promo"] == ["promo_cover_15d"]
     assert flags["fine"] == []
+    assert flags["empty"] == ["stockout_risk", "low_cover_3d", "promo_cover_15d"]
     # without the store-wide promotion, late_promo has no flag (its promotion starts after the horizon)
     out2 = run(sk, daily(rates), sd=sigma_d({k: (0.0, 50) for k in sk["sku"]}), st=st, promos=promos.slice(1))
     assert out2["late_promo"]["flags"] == [] and out2["sku_promo"]["flags"] == ["promo_cover_15d"]
-    assert out2["promo"]["flags"] == []
+    assert out2["promo"]["flags"] == [] and out2["empty"]["flags"] == ["stockout_risk", "low_cover_3d"]
 
 
 def test_cover_caps_and_negative_stock():
@@ -351,6 +353,13 @@ def test_plan_on_a_warehouse(tmp_db):
     what_if = {r["sku"]: r for r in policy.plan(_run(), con, service_level=0.95, lead_time_days=10).to_dicts()}
     assert what_if["K"]["lead_time_days"] == 10 and what_if["K"]["forecast_lead_time"] == 30
     assert what_if["K"]["safety_stock"] == pytest.approx(norm.ppf(0.95) * sd_k * math.sqrt(10))
+
+    # a run with as_of: today = the day after; stock as of then (north's 27 Feb snapshot only)
+    earlier = _run()
+    earlier.as_of = date(2026, 2, 26)
+    k2 = policy.plan(earlier, con).filter(pl.col("sku") == "K").to_dicts()[0]
+    assert (k2["on_hand"], k2["on_order"]) == (99, 0) and k2["order_by"] is not None
+    assert k2["order_by"] > date(2026, 2, 27)
 
     run_id = 7
     n = policy.store_plan(con, run_id, policy.plan(_run(), con))
