@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import streamlit as st
 
+import auth
 import ui
 from data import warehouse
 
@@ -51,18 +52,23 @@ DEFAULT_PAGE = "app_pages/overview.py"
 
 
 def allowed(p: PageDecl) -> bool:
-    """Whether the current user may see ``p`` (local mode: every page; access control filters here)."""
-    return True
+    """Whether the current user may see ``p`` (auth.py: the signed-in user's role; local mode: admin)."""
+    return auth.may_use(p.role)
 
 
 def navigation_pages() -> dict[str, list]:
-    """{section: [st.Page]} of the declared pages that exist and are allowed."""
+    """{section: [st.Page]} of the declared pages that exist and are allowed, plus hidden refusals
+    at the URLs of the others; only the sign-in / no-access page when this session may use none."""
+    gate = auth.gate_page("app_pages/signin.py")
+    if gate is not None:
+        return [gate, *auth.refusal_pages(None, PAGES)]
     present = [p for p in PAGES if (ROOT / p.path).exists() and allowed(p)]
     default = DEFAULT_PAGE if any(p.path == DEFAULT_PAGE for p in present) else present[0].path
     sections: dict[str, list] = {}
     for p in present:
         sections.setdefault(p.section, []).append(
             st.Page(p.path, title=p.title, icon=p.icon, default=p.path == default))
+    sections[present[-1].section] += auth.refusal_pages(auth.current_role(), PAGES)
     return sections
 
 
@@ -70,6 +76,8 @@ def demo_banner() -> None:
     """The demo label, with one click (and a confirm) to start an own, empty warehouse."""
     left, right = st.columns([5, 1.3], vertical_alignment="center")
     left.info("**Demo data**: a generated shop (`make demo`), not real figures.", icon=":material/science:")
+    if not auth.may_use("admin"):  # replacing the warehouse is an admin's call
+        return
     with right.popover("Start my own warehouse", icon=":material/add_business:", width="stretch"):
         st.markdown("The demo is **kept** beside the warehouse file (renamed `….demo-<time>.duckdb`), "
                     "and the dashboard starts **empty**, ready for your exports.")
@@ -81,6 +89,7 @@ def demo_banner() -> None:
 
 st.set_page_config(page_title="Storeboard", page_icon="🛒", layout="wide")
 page = st.navigation(navigation_pages())
+auth.sidebar_status()
 
 try:
     if "_demo_moved" in st.session_state:
@@ -88,7 +97,7 @@ try:
                    f"{ui.text_md(Path(st.session_state.pop('_demo_moved')).name)}.", icon=":material/check:")
     with ui.connection().cursor() as cur:
         is_demo = warehouse.get_setting(cur, "is_demo")
-    if is_demo:
+    if is_demo and not auth.is_gate(page):
         demo_banner()
     page.run()
 except warehouse.WarehouseBusy as e:

@@ -127,10 +127,18 @@ def url_path(p: Declared) -> str:
     return Path(p.path).stem
 
 
+def no_access_message() -> str:
+    """What a signed-in user without a role reads (their e-mail shown as text)."""
+    return (f"**{ui.text_md(current_user() or 'This account')}** has no access to Storeboard. "
+            "Ask an admin to add your e-mail or your company's domain.")
+
+
 def _refusal() -> None:
     role = current_role()
     if not exposure().serves:
         st.error(exposure().message, icon=":material/gpp_bad:")
+    elif role is None and signed_in():
+        st.error(no_access_message(), icon=":material/block:")
     elif role is None:
         st.warning("Sign in to see this page.", icon=":material/login:")
         sign_in_buttons()
