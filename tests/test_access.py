@@ -441,3 +441,39 @@ def test_server_config_caps_uploads_and_keeps_xsrf_on():
         text = start.read_text()
         assert "enableXsrfProtection" not in text and "maxUploadSize" not in text, start
     assert not (ROOT / ".streamlit" / "secrets.toml").exists(), "never keep a real secrets.toml in the repo"
+
+
+class _ExampleSecrets:
+    """Stands in for Streamlit's secrets singleton, holding secrets.example.toml."""
+    def __init__(self, data):
+        self.data = data
+
+    def load_if_toml_exists(self):
+        return True
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+
+def test_secrets_example_is_a_complete_sign_in_configuration(monkeypatch):
+    """secrets.example.toml parses, passes Streamlit's own check of st.login credentials for each
+    of the four providers, and has what Storeboard reads (bootstrap admins)."""
+    from streamlit import auth_util
+    from streamlit.errors import StreamlitAuthError
+    example = tomllib.loads((ROOT / "secrets.example.toml").read_text())
+    auth_section = example["auth"]
+    assert auth_section["redirect_uri"].endswith("/oauth2callback")
+    assert len(auth_section["cookie_secret"]) >= 32
+    providers = {k: v for k, v in auth_section.items() if isinstance(v, dict)}
+    assert sorted(providers) == ["auth0", "google", "microsoft", "okta"]
+    for name, p in providers.items():
+        assert "_" not in name  # Streamlit refuses provider names with underscores
+        assert set(p) == {"client_id", "client_secret", "server_metadata_url"}, name
+        assert p["server_metadata_url"].startswith("https://")
+        assert p["server_metadata_url"].endswith("/.well-known/openid-configuration"), name
+    assert access.bootstrap_admins({}, example["storeboard"]["admins"]) == {"it-lead@example.com"}
+    monkeypatch.setattr(auth_util, "secrets_singleton", _ExampleSecrets(example))
+    for name in providers:
+        auth_util.validate_auth_credentials(name)  # raises StreamlitAuthError when incomplete
+    with pytest.raises(StreamlitAuthError, match="missing"):
+        auth_util.validate_auth_credentials("github")  # the check does fail on a missing provider
