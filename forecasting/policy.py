@@ -11,8 +11,8 @@ default the day after the forecast's ``as_of`` (else its first forecast day)):
 - forecast_daily = mean daily P50 over the forecast days from ``today``; demand over n days =
   Σ P50 of the first n forecast days from ``today``, days beyond the horizon at forecast_daily.
 - σ_L = standard deviation (ddof 1) of the L-day sums of the backtest errors (Forecast.residuals,
-  forecast − actual; every L-day window starting on a residual day, days missing inside it — e.g.
-  censored stock-out days — count as no error), used when the SKU has at least
+  forecast − actual; every L-day window whose first and last days are residual days; days missing
+  inside it, e.g. censored stock-out days, count as no error), used when the SKU has at least
   ``MIN_WINDOWS`` such windows (≥ L + 7 residual days). Otherwise (short history) the fallback
   σ_L = σ_d·√L, σ_d = standard deviation of daily units on in-stock days (``forecasting.series``),
   and √forecast_daily (Poisson) when fewer than 2 in-stock days exist.
