@@ -98,11 +98,17 @@ def _file(f) -> None:
         mapping = None
         if (given := _state(fid, "map")) and kind in (None, given[0]):  # a mapping is for its kind
             kind, mapping = given
-        as_of = c2.date_input("Survey / snapshot date", value=None, key=f"up_date_{fid}", format="YYYY-MM-DD",
-                              help="Only for NPS or inventory files without a date column.")
-        experiment = c3.text_input("Experiment name", key=f"up_exp_{fid}",
-                                   help="Only for experiment files without an experiment column.") or None
+        # The date and experiment inputs are drawn only when the file needs them (or one is given);
+        # their values are read first, from the previous run, for the preview.
+        as_of = st.session_state.get(f"up_date_{fid}")
+        experiment = st.session_state.get(f"up_exp_{fid}") or None
         p = _preview(f, kind, mapping, as_of, experiment)
+        if p.status == "needs_date" or as_of is not None:
+            c2.date_input("Survey / snapshot date", value=None, key=f"up_date_{fid}", format="YYYY-MM-DD",
+                          help="For NPS or inventory files without a date column.")
+        if p.kind == "experiments" or experiment:
+            c3.text_input("Experiment name", key=f"up_exp_{fid}",
+                          help="For experiment files without an experiment column.")
         facts = [f"{f.size / 1e6:,.1f} MB" if f.size >= 1e5 else f"{f.size:,} bytes"]
         if p.format:
             facts += [f"format **{p.format}**", f"encoding **{ui.text_md(p.encoding)}**", f"{p.rows_read:,} rows"]
