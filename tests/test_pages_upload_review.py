@@ -251,3 +251,62 @@ def test_review_on_an_empty_warehouse(tmp_db):
     assert at.title[0].value == "Weekly review"
     assert any("No orders, traffic or NPS answers yet" in i.value and "Upload" in i.value for i in at.info)
     assert not at.dataframe and not at.get("plotly_chart")
+
+
+# ------------------------------------------------------------------------------------ concurrent sessions
+
+def _big_orders(n: int) -> bytes:
+    """A canonical orders export of ``n`` one-line orders (built with Polars, not a Python loop)."""
+    i = pl.int_range(0, n, eager=True)
+    return pl.DataFrame({
+        "order_id": "BIG-" + i.cast(pl.String), "ordered_at": "2024-05-01 10:00:00", "customer_id": "C-" + (i % 500)
+        .cast(pl.String), "channel": "web", "status": "paid", "sku": "SKU-" + (i % 50).cast(pl.String),
+        "quantity": 1, "unit_price": 9.5}).write_csv().encode()
+
+
+def test_other_sessions_never_see_half_a_load(tmp_path):
+    """A reader on its own cursor of the app's one connection (another browser session) sees the
+    warehouse before the load or after it — the order lines and their ingest_log row together —
+    nothing in between (one transaction per file)."""
+    import threading
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    ingest.ingest_file(con, EXPORTS / "orders_canonical.csv")
+    state = "select (select count(*) from order_lines), (select count(*) from ingest_log)"
+    before = con.execute(state).fetchall()[0]
+    n = 200_000
+    data = _big_orders(n)
+    seen, done = set(), threading.Event()
+
+    def read():
+        with con.cursor() as cur:
+            while not done.is_set():
+                seen.add(cur.execute(state).fetchall()[0])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        with con.cursor() as cur:
+            result = ingest.ingest_file(cur, data, "big.csv")
+    finally:
+        done.set()
+        reader.join()
+    assert result.status == "loaded" and result.inserted == n
+    seen.add(con.execute(state).fetchall()[0])
+    after = (before[0] + n, before[1] + 1)
+    assert seen <= {before, after} and after in seen and len(seen) >= 1
+
+
+def test_two_sessions_upload_at_once(tmp_path):
+    """Two uploads on two cursors of one connection (two sessions pressing Load together) both load."""
+    from concurrent.futures import ThreadPoolExecutor
+    con = warehouse.connect(tmp_path / "w.duckdb")
+
+    def load(name):
+        with con.cursor() as cur:
+            return ingest.ingest_file(cur, (EXPORTS / name).read_bytes(), name)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(load, ["shopify_orders.csv", "woocommerce_orders.csv"]))
+    assert [r.status for r in results] == ["loaded", "loaded"]
+    logged = con.execute("select file_name, inserted from ingest_log order by file_name").fetchall()
+    assert logged == sorted((r.file, r.inserted) for r in results)
+    assert con.execute("select count(*) from order_lines").fetchall()[0][0] == sum(r.inserted for r in results)
