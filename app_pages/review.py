@@ -124,31 +124,38 @@ def _body(week: date, channels: tuple[str, ...], present: bool) -> None:
                            help="One self-contained file (charts included) that opens offline in any browser.")
 
 
-def render() -> None:
-    present = st.query_params.get("present") == "1"
-    if present:
-        st.set_page_config(initial_sidebar_state="collapsed")
+def _presentation(channels: tuple[str, ...]) -> None:
+    """The shared-screen view; the week is chosen inside, so a wall screen that auto-refreshes
+    moves on to a new week when its data arrives (unless the link names a week)."""
     weeks = _weeks()
-    left, right = st.columns([4, 1], vertical_alignment="bottom")
-    left.title("Weekly review")
     if not weeks:
         ui.empty_state("No orders, traffic or NPS answers yet, so there is no week to review")
         return
     week = _chosen_week(weeks)
+    st.markdown(f"## {_week_label(week)}")
+    _body(week, channels, present=True)
+
+
+def render() -> None:
+    present = st.query_params.get("present") == "1"
     channels = tuple(st.query_params.get_all("channel"))
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    left.title("Weekly review")
     if present:
+        st.set_page_config(initial_sidebar_state="collapsed")
         if right.button("Exit presentation", icon=":material/close:", key="rv_exit"):
             for k in ("present", "refresh"):
                 st.query_params.pop(k, None)
             st.rerun()
-        st.markdown(f"## {_week_label(week)}")
-    else:
-        week, channels = _controls(weeks, week, channels)
-    every = _refresh_seconds() if present else None
-    if every:
-        st.fragment(run_every=every)(_body)(week, channels, present)
-    else:
-        _body(week, channels, present)
+        every = _refresh_seconds()
+        (st.fragment(run_every=every)(_presentation) if every else _presentation)(channels)
+        return
+    weeks = _weeks()
+    if not weeks:
+        ui.empty_state("No orders, traffic or NPS answers yet, so there is no week to review")
+        return
+    week, channels = _controls(weeks, _chosen_week(weeks), channels)
+    _body(week, channels, present=False)
 
 
 render()
