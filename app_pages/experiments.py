@@ -61,7 +61,7 @@ def lift_chart(metric: dict) -> go.Figure | None:
     fig = go.Figure(go.Scatter(
         x=[c["rel_lift"] for c in cmps], y=[c["variant"] for c in cmps], mode="markers",
         marker=dict(size=14, color=[ui.COLORS[0] if c["verdict"] != "harmful" else ui.COLORS[3] for c in cmps]),
-        error_x=dict(type="data", symmetric=False, thickness=3, width=10,
+        error_x=dict(type="data", symmetric=False, thickness=3, width=10, color=ui.COLORS[0],
                      array=[c["rel_ci_high"] - c["rel_lift"] for c in cmps],
                      arrayminus=[c["rel_lift"] - c["rel_ci_low"] for c in cmps]),
         hovertemplate="%{y}: %{x:+.1%}<extra></extra>", name="lift"))
@@ -71,16 +71,15 @@ def lift_chart(metric: dict) -> go.Figure | None:
         cu = [c["cuped"] for c in adjusted]
         fig.add_scatter(x=[a["rel_lift"] for a in cu], y=[f"{c['variant']} (CUPED)" for c in adjusted],
                         mode="markers", marker=dict(size=13, symbol="diamond", color=ui.COLORS[4]),
-                        error_x=dict(type="data", symmetric=False, thickness=3, width=10,
+                        error_x=dict(type="data", symmetric=False, thickness=3, width=10, color=ui.COLORS[4],
                                      array=[a["rel_ci_high"] - a["rel_lift"] for a in cu],
                                      arrayminus=[a["rel_lift"] - a["rel_ci_low"] for a in cu]),
                         hovertemplate="%{y}: %{x:+.1%}<extra></extra>", name="CUPED-adjusted lift")
     fig.add_vline(x=0, line=dict(color="#52606d", width=2))
     fig.add_vline(x=experiments.MIN_LIFT, line=dict(color=ui.COLORS[2], width=2, dash="dash"),
                   annotation_text=f"practical minimum {experiments.MIN_LIFT:+.0%}", annotation_position="top")
-    fig.update_layout(title=f"{metric['metric']}: relative lift vs {metric['control']} (95% CI)",
-                      xaxis=dict(tickformat="+.0%", title="relative lift"), yaxis=dict(type="category"),
-                      showlegend=False)
+    fig.update_layout(xaxis=dict(tickformat="+.0%", title=f"relative lift vs {metric['control']} (95% CI)"),
+                      yaxis=dict(type="category"), showlegend=False, margin=dict(t=40))
     return fig
 
 

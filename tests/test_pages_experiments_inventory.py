@@ -2,8 +2,12 @@
 functions' (metrics.experiments, metrics.stock, the stored restock plan), and those are checked
 against independent recomputations (statsmodels, scipy, hand arithmetic)."""
 import math
+from datetime import date
 import shutil
+import subprocess
+import sys
 
+import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
@@ -12,6 +16,7 @@ from statsmodels.stats.proportion import proportion_effectsize, proportions_ztes
 from streamlit.testing.v1 import AppTest
 
 from data import demo, warehouse
+from forecasting import jobs
 from metrics import experiments, stock
 from tests.conftest import ROOT
 
@@ -189,3 +194,138 @@ def test_empty_warehouse_says_what_to_upload(tmp_db):
     assert any("No orders or inventory snapshots yet" in i.value for i in at.info)
     assert any("inventory" in m.value and "orders" in m.value for m in at.markdown)
     assert not at.dataframe
+
+
+# ------------------------------------------------------------------------------------ forecast jobs
+
+def rows(con, sql: str, params: list | None = None) -> list[tuple]:
+    return con.execute(sql, params or []).fetchall()
+
+
+PLAN_COLS = ("sku, abc, on_hand, on_order, lead_time_days, service_level, forecast_daily, safety_stock, "
+             "reorder_point, order_up_to, recommended_qty, order_by, days_of_cover, flags")
+
+
+def small_shop(path) -> None:
+    """Four SKUs, 730 days of Poisson demand (rates 0.3–6 a day), one inventory snapshot, products
+    with lead time, MOQ and pack size: small enough for a forecast run in a test."""
+    rng = np.random.default_rng(7)
+    days = pl.date_range(date(2024, 10, 29), date(2026, 10, 28), eager=True)
+    skus, rates = ["SKU-A", "SKU-B", "SKU-C", "SKU-D"], [6.0, 2.5, 1.0, 0.3]
+    units = rng.poisson(np.array(rates)[:, None], size=(4, days.len()))
+    lines = pl.DataFrame({"sku": np.repeat(skus, days.len()), "day": pl.concat([days] * 4),
+                          "quantity": units.reshape(-1).astype(float)}).filter(pl.col("quantity") > 0)
+    lines = lines.with_row_index("i").select(
+        order_id=pl.format("O{}", pl.col("i")), line_no=pl.lit(1), ordered_at=pl.col("day").cast(pl.Datetime)
+        + pl.duration(hours=12), status=pl.lit("paid"), sku="sku", product_name=pl.format("Product {}", "sku"),
+        quantity="quantity", unit_price=pl.lit(20.0), channel=pl.lit("web"))
+    con = warehouse.connect(path)
+    con.register("l", lines.to_arrow())
+    con.execute("insert into order_lines by name select * from l")
+    con.execute("""insert into inventory (snapshot_date, sku, on_hand, on_order) values
+                   ('2026-10-28', 'SKU-A', 20, 0), ('2026-10-28', 'SKU-B', 80, 10),
+                   ('2026-10-28', 'SKU-C', 5, 0), ('2026-10-28', 'SKU-D', 40, 0)""")
+    con.execute("""insert into products (sku, name, lead_time_days, moq, pack_size) values
+                   ('SKU-A', 'Alpha', 7, 50, 10), ('SKU-B', 'Beta', 10, null, 6),
+                   ('SKU-C', 'Gamma', 5, 12, 1), ('SKU-D', 'Delta', 14, null, null)""")
+    con.close()
+
+
+@pytest.fixture
+def small_db(tmp_db):
+    small_shop(tmp_db)
+    return tmp_db
+
+
+def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
+    at = page(INV)
+    assert any("No forecast has been run" in i.value for i in at.info)
+    at.button(key="run_forecast").click().run()
+    assert not at.exception
+    con = warehouse.connect(small_db)  # the same database instance as the page's connection
+    run = jobs.latest(con)
+    assert run["status"] == "running" and run["kind"] == "forecast" and run["horizon"] == 28
+    assert any(f"Forecast run #{run['run_id']} is running" in i.value for i in at.info)
+    assert at.button(key="run_forecast").disabled  # one run at a time
+    with pytest.raises(jobs.JobRunning):
+        jobs.start(con)
+    before = warehouse.version(con)
+    jobs.wait(con, 1500)
+    run = jobs.latest(con)
+    assert run["status"] == "done", run["message"]
+    assert run["skus"] == 4 and warehouse.version(con) != before
+
+    # the stored run: 28 days after the last order day per SKU, P90 ≥ P50 ≥ 0
+    fc = pl.from_arrow(con.sql("select sku, date, p50, p90 from forecasts where run_id = ? order by sku, date",
+                               params=[run["run_id"]]).arrow())
+    assert fc.height == 4 * 28 and fc["date"].min() == date(2026, 10, 29) and fc["date"].max() == date(2026, 11, 25)
+    assert (fc["p90"] >= fc["p50"]).all() and (fc["p50"] >= 0).all()
+    plan = pl.from_arrow(con.sql("select * from restock_plan where run_id = ? order by sku",
+                                 params=[run["run_id"]]).arrow())
+    assert plan["sku"].to_list() == ["SKU-A", "SKU-B", "SKU-C", "SKU-D"]
+    assert plan["on_hand"].to_list() == [20, 80, 5, 40] and plan["on_order"].to_list() == [0, 10, 0, 0]
+    assert plan["lead_time_days"].to_list() == [7, 10, 5, 14]
+    for r in plan.iter_rows(named=True):
+        lead = fc.filter(pl.col("sku") == r["sku"]).head(r["lead_time_days"])["p50"].sum()
+        assert r["forecast_lead_time"] == pytest.approx(lead, rel=1e-9)
+        assert r["reorder_point"] == pytest.approx(r["forecast_lead_time"] + r["safety_stock"], rel=1e-9)
+    qty = dict(zip(plan["sku"], plan["recommended_qty"]))
+    assert qty["SKU-A"] == 0 or (qty["SKU-A"] >= 50 and qty["SKU-A"] % 10 == 0)  # MOQ 50, packs of 10
+    assert qty["SKU-B"] % 6 == 0 and (qty["SKU-C"] == 0 or qty["SKU-C"] >= 12)
+    assert qty["SKU-A"] > 0  # 20 on hand against ~6 a day and 7 days of lead time
+
+    at = page(INV)
+    assert any(f"Forecast run #{run['run_id']} made" in c.value for c in at.caption)
+    shown = frame(at, 1)  # the restock plan (frame 0 is the stock table)
+    stored = plan.sort("order_by", "sku", nulls_last=True)
+    assert shown["sku"].to_list() == stored["sku"].to_list()
+    assert shown["recommended_qty"].to_list() == stored["recommended_qty"].to_list()
+    to_order = stored.filter(pl.col("recommended_qty") > 0)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["SKUs to order"] == f"{to_order.height:,}"
+    assert metrics["Units to order"] == f"{to_order['recommended_qty'].sum():,.0f}"
+    assert len(at.get("plotly_chart")) == 1  # the per-SKU forecast with its history
+
+    # what-if: 98% everywhere, 10 days of lead time, recomputed from the stored forecast
+    at.slider(key="wi_level").set_value(0.98)
+    at.number_input(key="wi_lead").set_value(10)
+    at.button(key="wi_go").click().run()
+    assert not at.exception
+    alt = frame(at, 2).sort("sku")
+    assert alt["lead_time_days"].to_list() == [10] * 4 and alt["service_level"].to_list() == [0.98] * 4
+    for r in alt.iter_rows(named=True):
+        lead = fc.filter(pl.col("sku") == r["sku"]).head(10)["p50"].sum()
+        assert r["forecast_lead_time"] == pytest.approx(lead, rel=1e-9)
+    # safety stock by the policy's fallback z·σ_d·√L, σ_d = sd of daily units on in-stock days
+    units = pl.from_arrow(con.sql("""select sku, cast(ordered_at as date) as d, sum(quantity) as q from order_lines
+                                     group by all""").arrow())
+    days = pl.DataFrame({"d": pl.date_range(date(2024, 10, 29), date(2026, 10, 28), eager=True)})
+    for r in alt.iter_rows(named=True):
+        daily = days.join(units.filter(pl.col("sku") == r["sku"]), on="d", how="left")["q"].fill_null(0)
+        first = units.filter(pl.col("sku") == r["sku"])["d"].min()
+        daily = days.join(units.filter(pl.col("sku") == r["sku"]), on="d", how="left").filter(
+            pl.col("d") >= first)["q"].fill_null(0).to_numpy()
+        expected = stats.norm.ppf(0.98) * np.std(daily, ddof=1) * math.sqrt(10)
+        assert r["safety_stock"] == pytest.approx(expected, rel=1e-9), r["sku"]
+    con.close()
+
+
+def test_failed_run_is_reported_in_words(tmp_db):
+    con = warehouse.connect(tmp_db)
+    con.execute("""insert into inventory (snapshot_date, sku, on_hand) values ('2026-01-05', 'SKU-1', 3)""")
+    run_id = jobs.start(con)
+    jobs.wait(con, 300)
+    run = jobs.latest(con)
+    assert run["run_id"] == run_id and run["status"] == "failed"
+    assert "no order history" in run["message"]
+    con.close()
+    at = page(INV, errors=True)
+    assert [e.value for e in at.error] == [f"The last forecast run (#{run_id}) failed: {ui_text(run['message'])}"]
+
+
+def test_interrupted_run_is_marked_failed(tmp_db):
+    con = warehouse.connect(tmp_db)
+    con.execute("insert into forecast_runs (created_at, kind, horizon, status) values (now(), 'forecast', 28, 'running')")
+    run = jobs.latest(con)
+    assert run["status"] == "failed" and run["message"] == jobs.INTERRUPTED
+    con.close()
