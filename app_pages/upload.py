@@ -34,7 +34,7 @@ def _preview(f, kind, mapping, as_of, experiment) -> upload.Preview:
     key = (f.file_id, kind, json.dumps(mapping, sort_keys=True), str(as_of), experiment)
     cache = st.session_state.setdefault("up_previews", {})
     if key not in cache:
-        with ui.connection().cursor() as cur:
+        with st.spinner(f"Checking {f.name}…"), ui.connection().cursor() as cur:
             cache[key] = upload.preview(cur, f.getvalue(), f.name, kind, mapping, as_of, experiment)
     return cache[key]
 
@@ -70,7 +70,7 @@ def _short(note: str, names: int = 10) -> str:
 def _load(f, p: upload.Preview, mapping, as_of, experiment) -> None:
     """The confirm step: load the file in one transaction on its own cursor."""
     try:
-        with ui.connection().cursor() as cur:
+        with st.spinner(f"Loading {f.name}…"), ui.connection().cursor() as cur:
             result = ingest.ingest_file(cur, f.getvalue(), f.name, p.kind, mapping, as_of, experiment,
                                         user=auth.current_user())
     except duckdb.TransactionException:
