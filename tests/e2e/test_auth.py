@@ -163,7 +163,9 @@ def test_sign_out_ends_the_session(tab, signin_app, oidc):
     url, _ = signin_app
     sign_in(tab, url, oidc, "vera@shop.com")
     wait_drawn(tab, "vera@shop.com · viewer")
-    tab.get_by_role("button", name="Sign out").click()
+    sign_out = tab.get_by_test_id("stSidebar").get_by_role("button", name="Sign out")
+    expect(sign_out).to_be_visible(timeout=60_000)
+    sign_out.click()
     # Streamlit clears its cookie and sends the browser to the provider's end-session page
     tab.wait_for_url(f"{oidc}/oauth2/end_session**")
     tab.get_by_role("button", name="End session").click()
