@@ -74,7 +74,7 @@ def navigation_pages() -> dict[str, list]:
 
 def demo_banner() -> None:
     """The demo label, with one click (and a confirm) to start an own, empty warehouse."""
-    left, right = st.columns([5, 1.3], vertical_alignment="center")
+    left, right = st.columns([3.4, 1.3], vertical_alignment="center")
     left.info("**Demo data**: a generated shop (`make demo`), not real figures.", icon=":material/science:")
     if not auth.may_use("admin"):  # replacing the warehouse is an admin's call
         return

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
+import plotly.express as px
 import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
@@ -255,13 +256,14 @@ def text_md(s: object) -> str:
 
 
 def fmt(value: float | None, unit: str, currency: str = "") -> str:
-    """A KPI value as shown on cards and tables: money with 2 decimals and the currency code,
+    """A KPI value as shown on cards and tables: money with the currency code, 2 decimals below
+    10,000 and none from there (so it fits a card),
     ratios as % with 2 decimals, counts with thousands separators, scores/numbers with 1–2
     decimals; None is "—"."""
     if value is None:
         return "—"
     if unit == "money":
-        return f"{value:,.2f} {currency}".strip()
+        return f"{value:,.{2 if abs(value) < 10_000 else 0}f} {currency}".strip()
     if unit == "ratio":
         return f"{value:.2%}"
     if unit == "count":
@@ -327,16 +329,17 @@ def passport(key: str) -> None:
 COLORS = ["#1f5fa8", "#e07b00", "#2a9d5c", "#c23b3b", "#7b4fb5", "#0f9fb0", "#8c6d31", "#d45fa0"]
 pio.templates["storeboard"] = go.layout.Template(layout=dict(
     font=dict(size=16, family="Inter, Arial, sans-serif", color="#1f2933"),
-    title=dict(font=dict(size=19)), colorway=COLORS, paper_bgcolor="white", plot_bgcolor="white",
+    title=dict(font=dict(size=19), x=0.01, xanchor="left"), colorway=COLORS, paper_bgcolor="white", plot_bgcolor="white",
     xaxis=dict(gridcolor="#e6e9ef", linecolor="#9aa5b1", automargin=True),
     yaxis=dict(gridcolor="#e6e9ef", linecolor="#9aa5b1", automargin=True, zerolinecolor="#c8ced6"),
-    legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), hoverlabel=dict(font_size=15),
-    margin=dict(l=10, r=10, t=50, b=10)))
+    legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right", title_text=""),
+    hoverlabel=dict(font_size=15), margin=dict(l=10, r=10, t=60, b=10)))
+pio.templates.default = px.defaults.template = "storeboard"  # figures get the theme when created
 
 
 def chart(fig: go.Figure, key: str | None = None, height: int = 380) -> None:
     """Draw a Plotly figure with the project theme (large type, readable on a projector)."""
-    fig.update_layout(template="storeboard", height=height)
+    fig.update_layout(template="storeboard", height=height, legend_title_text="")
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False, "displayModeBar": False})
 
 
@@ -364,13 +367,13 @@ def download_xlsx(frame: pl.DataFrame, file_name: str, label: str = "Download Ex
 
 def table(frame: pl.DataFrame, file_name: str, key: str, *, column_config: dict | None = None,
           height: int | str = "auto", alt: str | None = None, xlsx: bool = False) -> None:
-    """A dataframe with its CSV download (and Excel with ``xlsx``) underneath."""
-    st.dataframe(frame, hide_index=True, column_config=column_config, height=height, alt=alt or file_name)
-    cols = st.columns([1, 1, 6]) if xlsx else [st.container()]
-    with cols[0]:
+    """A dataframe with its CSV download (and Excel with ``xlsx``) underneath; dates shown as dates."""
+    config = {c: st.column_config.DateColumn(format="YYYY-MM-DD") for c, t in frame.schema.items() if t == pl.Date}
+    st.dataframe(frame, hide_index=True, column_config=config | (column_config or {}), height=height,
+                 alt=alt or file_name)
+    with st.container(horizontal=True):
         download(frame, f"{file_name}.csv", key=f"{key}_csv")
-    if xlsx:
-        with cols[1]:
+        if xlsx:
             download_xlsx(frame, f"{file_name}.xlsx", key=f"{key}_xlsx")
 
 
@@ -415,10 +418,14 @@ def kpis(con, f: Filters, keys: tuple[str, ...] | None = None) -> dict[str, KpiV
 
 
 @cached
-def alerts(con, f: Filters) -> list[dict]:
-    """metrics.alerts.alerts for ``f``."""
+def _alerts(con, f: Filters, values: dict) -> list[dict]:
     from metrics.alerts import alerts as compute_alerts
-    return compute_alerts(con, f)
+    return compute_alerts(con, f, values)
+
+
+def alerts(f: Filters) -> list[dict]:
+    """metrics.alerts.alerts for ``f``, from the (cached) values of every KPI."""
+    return _alerts(f, kpis(f))
 
 
 @cached
@@ -438,8 +445,9 @@ def grain_for(f: Filters) -> str:
 
 
 def kpi_grid(f: Filters, keys: list[str], key: str, per_row: int = 4) -> dict[str, KpiValue]:
-    """KPI cards for ``keys`` in rows of ``per_row``, each with its sparkline over the range."""
-    values = kpis(f, tuple(keys))
+    """KPI cards for ``keys`` in rows of ``per_row``, each with its sparkline over the range;
+    returns every KPI's value."""
+    values = kpis(f)  # every KPI: one cached computation per filter, shared with alerts and other pages
     spark = trends(f, tuple(keys), grain_for(f))
     for i in range(0, len(keys), per_row):
         for col, k in zip(st.columns(per_row), keys[i:i + per_row]):

@@ -46,7 +46,8 @@ def render() -> None:
                      go.Scatter(x=t["bucket"], y=t["repurchase_rate"], name="repurchase rate", mode="lines+markers")])
     fig.update_layout(barmode="stack", yaxis_tickformat=".0%", title=f"Customers per {grain}: new and returning shares")
     ui.chart(fig, key="cu_newret")
-    ui.table(t, f"customers_{grain}_{f.start}_{f.end}", key="cu_newret")
+    ui.table(t, f"customers_{grain}_{f.start}_{f.end}", key="cu_newret",
+             column_config={c: st.column_config.NumberColumn(format="percent") for c in t.columns if c != "bucket"})
 
     st.subheader("Cohort retention")
     cf = cohort_filters(f)
@@ -75,8 +76,8 @@ def render() -> None:
     with right:
         ui.table(summary, f"rfm_segments_{f.end}", key="cu_rfm_summary",
                  column_config={"share": st.column_config.NumberColumn(format="percent")})
-    with st.expander(f"All {per_customer.height:,} customers with their segment"):
-        ui.table(per_customer, f"rfm_customers_{f.end}", key="cu_rfm_all", height=360)
+    st.markdown(f"**All {per_customer.height:,} customers with their segment** (largest net sales first)")
+    ui.table(per_customer, f"rfm_customers_{f.end}", key="cu_rfm_all", height=300)
     st.caption("Segments: new (first order in the last 30 days), high value (ordered in the last 90 days, "
                "≥ 2 orders in a year, top 20% by net sales), active (last 90 days), at risk (90–179 days), "
                "dormant (180 days or more).")

@@ -33,7 +33,7 @@ def render() -> None:
         ui.empty_state("No NPS survey answers yet: load a survey export (score 0–10, date, optional comment)")
         return
     values = ui.kpi_grid(f, CARDS, key="nps_", per_row=3)
-    low, high = ui.kpis(f, ("nps_ci_low", "nps_ci_high")).values()
+    low, high = values["nps_ci_low"], values["nps_ci_high"]
     if values["nps"].value is not None:
         st.markdown(f"95% interval of the period's NPS: **{ui.fmt(low.value, 'score')} to {ui.fmt(high.value, 'score')}**"
                     " (normal approximation of the +1/0/−1 score).")
@@ -51,14 +51,18 @@ def render() -> None:
     ui.chart(fig, key="nps_trend")
     if trend["thin_sample"].any():
         st.caption(f"{trend['thin_sample'].sum()} of {trend.height} {grain}s rest on fewer than 30 answers (wide intervals).")
-    ui.table(trend, f"nps_trend_{f.start}_{f.end}", key="nps_trend")
+    ui.table(trend, f"nps_trend_{f.start}_{f.end}", key="nps_trend",
+             column_config={c: st.column_config.NumberColumn(format="%.1f") for c in ("nps", "ci_low", "ci_high")})
 
     st.subheader("Distribution of scores")
     colors = ["#c23b3b"] * 7 + ["#9aa5b1"] * 2 + ["#2a9d5c"] * 2
-    ui.chart(px.bar(dist, x="score", y="responses", title="Answers per score (detractors 0–6, promoters 9–10)")
-             .update_traces(marker_color=colors).update_xaxes(dtick=1), key="nps_dist", height=340)
-    ui.table(dist, f"nps_distribution_{f.start}_{f.end}", key="nps_dist",
-             column_config={"share": st.column_config.NumberColumn(format="percent")})
+    left, right = st.columns([3, 2])
+    with left:
+        ui.chart(px.bar(dist, x="score", y="responses", title="Answers per score (detractors 0–6, promoters 9–10)")
+                 .update_traces(marker_color=colors).update_xaxes(dtick=1), key="nps_dist", height=420)
+    with right:
+        ui.table(dist, f"nps_distribution_{f.start}_{f.end}", key="nps_dist", height=420,
+                 column_config={"share": st.column_config.NumberColumn(format="percent")})
 
     st.subheader("Comments")
     search = st.text_input("Search the comments", key="nps_search", placeholder="e.g. delivery")

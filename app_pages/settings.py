@@ -51,7 +51,8 @@ def render() -> None:
         timezone = c[1].selectbox("Time zone", zones, index=zones.index(current["timezone"])
                                   if current["timezone"] in zones else zones.index("UTC"), key="set_timezone",
                                   help="Times in exports with a UTC offset are converted to this zone at upload.")
-        drop = pct("Conversion alert: drop below benchmark (%)", current["conversion_alert_drop"], "set_drop")
+        with c[2]:
+            drop = pct("Conversion alert: drop below benchmark (%)", current["conversion_alert_drop"], "set_drop")
         st.subheader("Restock")
         c = st.columns(3)
         levels = {cls: c[i].number_input(f"Service level class {cls} (%)", value=100 * current["service_levels"][cls],

@@ -47,10 +47,11 @@ def render() -> None:
     m = mix(f)
     left, right = st.columns(2)
     with left:
-        ui.chart(px.bar(m, x="channel", y="gmv", title="GMV by channel", labels={"gmv": ui.currency()}),
+        ui.chart(px.bar(m, x="channel", y="gmv", title="GMV by channel", labels={"gmv": ui.currency(), "channel": ""}),
                  key="tr_mix_gmv", height=340)
     with right:
-        ui.chart(px.bar(m, x="channel", y="conversion_rate", title="Conversion by channel")
+        ui.chart(px.bar(m, x="channel", y="conversion_rate", title="Conversion by channel",
+                        labels={"conversion_rate": "conversion", "channel": ""})
                  .update_layout(yaxis_tickformat=".1%"), key="tr_mix_conv", height=340)
     ui.table(m, f"channel_mix_{f.start}_{f.end}", key="tr_mix",
              column_config={"share_of_gmv": st.column_config.NumberColumn(format="percent"),
@@ -59,7 +60,7 @@ def render() -> None:
     st.subheader("Conversion by channel over time")
     c = conversion_by_channel(f, grain)
     ui.chart(px.line(c.drop_nulls("channel"), x="bucket", y="value", color="channel",
-                     title=f"Conversion rate per {grain}", labels={"value": "conversion"})
+                     title=f"Conversion rate per {grain}", labels={"value": "conversion", "bucket": ""})
              .update_layout(yaxis_tickformat=".1%"), key="tr_conv_trend")
 
     st.subheader("Funnel")

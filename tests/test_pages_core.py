@@ -113,7 +113,7 @@ def test_overview_cards_equal_the_metrics_for_a_url_range(demo, last_day):
                        group by order_id having cast(min(ordered_at) as date) between ? and ?)
             select sum(g), count(*) filter (where not r), sum(d) from o""", [start, end]).fetchall()[0]
     assert v["gmv"].value == pytest.approx(gmv) and v["orders"].value == orders
-    assert cards["GMV"][0] == f"{gmv:,.2f} EUR"
+    assert cards["GMV"][0] == f"{gmv:,.0f} EUR"  # 10,000 and more: no decimals
     assert cards["Orders"][0] == f"{orders:,}"
     assert cards["Average order value"][0] == f"{(gmv - discounts) / orders:,.2f} EUR"
     assert cards["Conversion rate"][0] == f"{v['conversion_rate'].value:.2%}"
@@ -121,7 +121,7 @@ def test_overview_cards_equal_the_metrics_for_a_url_range(demo, last_day):
     assert cards["GMV"][1] == f"{(v['gmv'].value - v['gmv'].previous) / v['gmv'].previous:+.1%}"
     assert cards["NPS"][0] == f"{v['nps'].value:.1f}"
     year_ago = [c.value for c in at.caption if c.value.startswith("year ago")]
-    assert year_ago[0] == f"year ago {v['gmv'].year_ago:,.2f} EUR"
+    assert year_ago[0] == f"year ago {v['gmv'].year_ago:,.0f} EUR"
     assert "target 100–300" in year_ago[3]  # AOV's band from the default targets
 
 
@@ -400,6 +400,7 @@ def test_downloads_are_formula_safe():
 
 def test_format_rules():
     assert ui.fmt(1234.5, "money", "EUR") == "1,234.50 EUR"
+    assert ui.fmt(12345.678, "money", "EUR") == "12,346 EUR"
     assert ui.fmt(0.03456, "ratio") == "3.46%"
     assert ui.fmt(12345.0, "count") == "12,345"
     assert ui.fmt(31.25, "score") == "31.2"

@@ -1,4 +1,4 @@
-"""The app in a real browser: it loads offline, draws the Warehouse page and shows the data."""
+"""The app in a real browser: it loads offline, lists the pages, draws the Warehouse page and shows the data."""
 import pytest
 
 from data import warehouse
@@ -9,12 +9,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_warehouse_page(page, server):  # page first: no browser, no server start
-    page.goto(server)
+    page.goto(f"{server}/warehouse")
     wait_drawn(page, "Last ingests", dataframes=2)
     assert page.get_by_role("heading", name="Warehouse").is_visible()
     assert page.get_by_test_id("stAlert").filter(has_text="Demo data").is_visible()
-    # One page, so no navigation menu (Streamlit's legacy pages/ discovery would add one).
-    assert page.get_by_test_id("stSidebarNav").count() == 0
     shot = screenshot(page, ARTIFACTS / "warehouse.png")
     assert shot.stat().st_size > 10_000
 
@@ -23,3 +21,17 @@ def test_warehouse_page(page, server):  # page first: no browser, no server star
     assert list(counts) == list(warehouse.TABLES)
     assert counts["order_lines"] == "3" and counts["ingest_log"] == "1"
     assert grid_rows(log)[0][:3] == ["orders_jan.csv", "orders", "loaded"]
+
+
+def test_navigation_lists_the_sections_and_opens_on_the_overview(page, server):
+    page.goto(server)
+    wait_drawn(page, "Alerts")
+    assert page.get_by_role("heading", name="Overview").is_visible()
+    nav = page.get_by_test_id("stSidebarNav")
+    for section in ("Dashboards", "Data", "Admin"):
+        assert nav.get_by_text(section, exact=True).is_visible()
+    for title in ("Overview", "Traffic & conversion", "Customers", "NPS", "Products", "Warehouse", "Settings"):
+        assert nav.get_by_role("link", name=title).is_visible()
+    nav.get_by_role("link", name="Warehouse").click()
+    wait_drawn(page, "Last ingests", dataframes=2)
+    assert page.url.endswith("/warehouse")
