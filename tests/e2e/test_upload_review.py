@@ -31,8 +31,8 @@ def test_upload_a_file_confirm_and_find_it_in_the_history(page, own_server):
     assert page.get_by_text("200 MB per file").is_visible()
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(SHOPIFY))
     wait_drawn(page, "Ready: 13 rows into order_lines.", dataframes=2, timeout=120_000)
-    page.get_by_role("button", name="Load shopify_orders.csv").wait_for()  # widgets drawn, not placeholders
-    page.get_by_test_id("stSelectbox").filter(has_text="Kind").locator("input").wait_for()
+    page.get_by_role("button", name="Load shopify_orders.csv").wait_for(timeout=60_000)  # drawn, not placeholders
+    page.get_by_test_id("stSelectbox").filter(has_text="Kind").locator("input").wait_for(timeout=60_000)
     assert page.get_by_text("kind orders (detected)").is_visible()
     assert page.get_by_text("encoding utf-8").is_visible()
     screenshot(page, ARTIFACTS / "upload-preview.png")
