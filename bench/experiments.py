@@ -77,16 +77,23 @@ where experiment = 'bench' and metric = 'added_to_cart' group by all
 """
 
 
-def _timed(fn, repeats: int, cpu: list | None = None) -> list[float]:
-    """Wall seconds of each call; this process's CPU seconds (all threads) appended to ``cpu``."""
+def _timed(fn, repeats: int, cpu: list | None = None, others: list | None = None) -> list[float]:
+    """Wall seconds of each call; this process's CPU seconds (all threads) appended to ``cpu`` and
+    the cores other processes kept busy meanwhile to ``others``."""
+    from bench.measure import _busy
+
     out = []
     for _ in range(repeats):
-        r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        r0, b0, t = resource.getrusage(resource.RUSAGE_SELF), _busy(), time.perf_counter()
         fn()
-        out.append(time.perf_counter() - t)
-        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        wall = time.perf_counter() - t
+        r1, busy = resource.getrusage(resource.RUSAGE_SELF), _busy() - b0
+        own = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+        out.append(wall)
         if cpu is not None:
-            cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+            cpu.append(own)
+        if others is not None:
+            others.append(max(busy - own, 0.0) / wall if wall else 0.0)
     return out
 
 
@@ -110,9 +117,10 @@ def experiments(cfg: Config) -> list[dict]:
         con = warehouse.connect(path, read_only=True)
         try:
             con.execute("set enable_progress_bar = false")
-            ours_cpu, sums_cpu = [], []
-            ours = _timed(lambda: from_warehouse(con, NAME), cfg.repeats, ours_cpu)
-            sums = _timed(lambda: [con.execute(q).fetchall() for q in SUMS_SQL.split(";")], cfg.repeats, sums_cpu)
+            ours_cpu, sums_cpu, ours_others, sums_others = [], [], [], []
+            ours = _timed(lambda: from_warehouse(con, NAME), cfg.repeats, ours_cpu, ours_others)
+            sums = _timed(lambda: [con.execute(q).fetchall() for q in SUMS_SQL.split(";")], cfg.repeats, sums_cpu,
+                          sums_others)
             result = from_warehouse(con, NAME)[0]
         finally:
             con.close()
@@ -128,10 +136,10 @@ def experiments(cfg: Config) -> list[dict]:
         excluded = next((w for w in result["warnings"] if "more than one variant" in w), "")
         note = f"{n_metrics} metrics × 1 comparison, CUPED + Bayesian; {excluded.split(' users')[0]} users left out"
         for contender, secs, cpu, rss, others in [
-            ("storeboard in-process (from_warehouse)", ours, ours_cpu, None, None),
+            ("storeboard in-process (from_warehouse)", ours, ours_cpu, None, round(max(ours_others), 2)),
             ("storeboard CLI (fresh process, --json)", [m.wall for m in cli], [m.cpu for m in cli],
              max(m.peak_rss_mb for m in cli), round(max(m.others_cores for m in cli), 2)),
-            ("duckdb sums only (no exclusion, no statistics)", sums, sums_cpu, None, None),
+            ("duckdb sums only (no exclusion, no statistics)", sums, sums_cpu, None, round(max(sums_others), 2)),
         ]:
             rows.append({"users": users, "contender": contender, "median s": round(statistics.median(secs), 3),
                          "best s": round(min(secs), 3), "runs s": " / ".join(f"{s:.2f}" for s in secs),
