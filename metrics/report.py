@@ -26,8 +26,8 @@ PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": False}
 def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     fig.update_layout(title=dict(text=html.escape(title), font=dict(size=19)), font=FONT, height=height,
                       paper_bgcolor="white", plot_bgcolor="white", colorway=COLORS,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-                      margin=dict(l=10, r=10, t=60, b=10))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"),
+                      margin=dict(l=10, r=10, t=70, b=10))
     fig.update_xaxes(gridcolor="#e6e9ef", automargin=True)
     fig.update_yaxes(gridcolor="#e6e9ef", automargin=True)
     return fig
