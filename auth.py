@@ -7,9 +7,9 @@ Without that section the app runs in *local mode*: nobody signs in, :func:`curre
 (:func:`data.access.exposure`).
 
 app.py keeps every guard inside the ``st.navigation`` page list: :func:`gate_page` replaces the
-whole app by the sign-in / no-access page, :func:`pages_for` keeps the declared pages a role may
-use, and :func:`refusal_pages` puts a hidden refusal at the URL of every other page, so reaching
-one by URL shows the refusal, never the page.
+whole app by the sign-in / no-access page, :func:`may_use` keeps the declared pages the role
+reaches (app.py's ``allowed``), and :func:`refusal_pages` puts a hidden refusal at the URL of
+every other page, so reaching one by URL shows the refusal, never the page.
 """
 from __future__ import annotations
 
@@ -116,11 +116,6 @@ def may_use(min_role: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------ navigation
-
-def pages_for(role: str | None, declared: Iterable[Declared]) -> list:
-    """The declared pages ``role`` may use, in declaration order."""
-    return [p for p in declared if access.allowed(role, p.role)]
-
 
 def url_path(p: Declared) -> str:
     """The URL path Streamlit gives a file page (its file name without .py)."""

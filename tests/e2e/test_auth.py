@@ -204,7 +204,10 @@ def payload_app(tmp_path_factory):
 
 def test_payloads_render_as_text_on_every_page(tab, payload_app):
     tab.goto(payload_app)
-    wait_drawn(tab, "Local mode")
+    try:
+        wait_drawn(tab, "Local mode", timeout=90_000)  # the first run of a fresh server builds its caches
+    finally:
+        screenshot(tab, ARTIFACTS / "payloads_first.png")
     links = tab.locator('[data-testid="stSidebarNav"] a')
     hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
     assert len(hrefs) >= 3, hrefs
