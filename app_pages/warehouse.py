@@ -1,4 +1,5 @@
 """Warehouse: what is loaded (tables and row counts) and the last ingested files."""
+import polars as pl
 import streamlit as st
 
 import ui
@@ -33,16 +34,15 @@ def render() -> None:
         st.info(EMPTY_STATE, icon=":material/upload_file:")
 
     st.subheader("Tables")
-    st.dataframe({"table": [t for t, _ in counts], "rows": [n for _, n in counts]},
-                 hide_index=True, width="content", height="content",
-                 alt="Warehouse tables and row counts")
+    ui.table(pl.DataFrame({"table": [t for t, _ in counts], "rows": [n for _, n in counts]}),
+             "warehouse_tables", key="wh_tables", alt="Warehouse tables and row counts")
 
     st.subheader("Last ingests")
     log = ui.query(INGEST_LOG)
     if log.is_empty():
         st.caption("No file has been ingested yet.")
     else:
-        st.dataframe(log, hide_index=True, alt="Last ingested files")
+        ui.table(log, "last_ingests", key="wh_log", alt="Last ingested files")
 
 
 render()
