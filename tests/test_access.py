@@ -477,3 +477,25 @@ def test_secrets_example_is_a_complete_sign_in_configuration(monkeypatch):
         auth_util.validate_auth_credentials(name)  # raises StreamlitAuthError when incomplete
     with pytest.raises(StreamlitAuthError, match="missing"):
         auth_util.validate_auth_credentials("github")  # the check does fail on a missing provider
+
+
+def test_admin_saves_the_mapping_with_their_email(shop_db, monkeypatch):
+    """Through the Audit page: unknown users become viewers; settings_log names the admin, and
+    a stranger gets in as a viewer on the next run."""
+    monkeypatch.setenv("STOREBOARD_ADMINS", "root@elsewhere.io")
+    at = _app({"is_logged_in": True, "email": "root@elsewhere.io"}, AUTH_SECRETS).run()
+    at.switch_page("app_pages/admin.py").run()
+    at.radio(key="access_unknown").set_value("viewer")
+    next(b for b in at.button if b.label == "Save roles").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("Saved: 3 e-mail(s), 2 domain(s); unknown users are viewers" in s.value for s in at.success)
+    con = warehouse.connect(shop_db)
+    assert access.load(con) == {**RULES, "unknown_role": "viewer"}
+    last = con.execute("select user_name, new_value from settings_log where key = 'access' "
+                       "order by changed_at desc limit 1").fetchall()[0]
+    con.close()
+    assert last[0] == "root@elsewhere.io" and json.loads(last[1])["unknown_role"] == "viewer"
+
+    stranger = _app({"is_logged_in": True, "email": "stranger@gmail.com"}, AUTH_SECRETS).run()
+    assert not stranger.error and any("stranger@gmail" in c.value and "viewer" in c.value
+                                      for c in stranger.sidebar.caption)
