@@ -32,7 +32,7 @@ PURCHASING = ["sku", "name", "abc", "recommended_qty", "order_by", "on_hand", "o
 NO_RUN = ("No forecast has been run on this warehouse yet. **Run forecast now** backtests the methods per "
           f"SKU on the order history, forecasts the next {HORIZON} days (P50 and P90) and computes a restock "
           "plan (safety stock, reorder point, order quantity rounded to MOQ and pack, order-by date). It runs "
-          "in the background, usually within a minute; the dashboard stays usable.")
+          "in the background (a few minutes) and the dashboard stays usable meanwhile.")
 
 
 @ui.cached

@@ -189,6 +189,16 @@ def test_inventory_stock_cover_and_no_run_yet(demo_db):
     assert at.button(key="run_forecast").disabled is False
 
 
+def test_orders_without_inventory_say_stock_levels_unknown(small_db):
+    con = warehouse.connect(small_db)
+    con.execute("delete from inventory")
+    con.close()
+    at = page(INV)
+    assert any(i.value.startswith("**Stock levels unknown**: no inventory snapshots") for i in at.info)
+    assert any("No forecast has been run" in i.value for i in at.info)
+    assert not at.dataframe and not at.metric
+
+
 def test_empty_warehouse_says_what_to_upload(tmp_db):
     at = page(INV)
     assert any("No orders or inventory snapshots yet" in i.value for i in at.info)
