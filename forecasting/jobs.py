@@ -9,7 +9,7 @@ app down with it.
 
 Chosen design (one job per warehouse at a time):
 
-1. :func:`start` inserts a ``forecast_runs`` row with status ``running`` (``kind`` 'forecast',
+1. :func:`start` inserts a ``forecast_runs`` row with status ``running`` (``kind`` 'plan',
    the horizon and the user) and returns its run_id at once; the rest runs in a daemon thread.
 2. Snapshot: on its own cursor of the app's connection, the job copies :data:`INPUTS` (the
    tables a forecast reads) into a fresh warehouse file in a temporary directory, inside one
@@ -93,7 +93,7 @@ def start(con: duckdb.DuckDBPyConnection, horizon: int = 28, user: str | None = 
                 raise JobRunning(f"a forecast run (#{job.run_id}) is already running")
             run_id = cur.execute(
                 """insert into forecast_runs (created_at, kind, horizon, status, user_name)
-                   values (current_timestamp, 'forecast', ?, 'running', ?) returning run_id""",
+                   values (current_timestamp, 'plan', ?, 'running', ?) returning run_id""",
                 [horizon, user]).fetchall()[0][0]
         finally:
             cur.close()
@@ -129,8 +129,10 @@ def latest(con: duckdb.DuckDBPyConnection) -> dict | None:
 
 
 def last_done(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The newest finished (status 'done') forecast_runs row as a dict, or None."""
-    rows = con.execute("select * from forecast_runs where status = 'done' order by run_id desc limit 1")
+    """The newest finished plan run (status 'done', kind 'plan': a backtest-only run has no
+    forecasts or plan) as a dict, or None."""
+    rows = con.execute("select * from forecast_runs where status = 'done' and kind = 'plan' "
+                       "order by run_id desc limit 1")
     cols = [d[0] for d in rows.description]
     row = rows.fetchall()
     return dict(zip(cols, row[0])) if row else None
@@ -176,7 +178,8 @@ def _import(con: duckdb.DuckDBPyConnection, snap: Path, alias: str, run_id: int)
     try:
         cur.execute(f"attach '{_quoted(snap)}' as {alias} (read_only)")
         try:
-            src = cur.execute(f"select max(run_id) from {alias}.forecast_runs where status = 'done'").fetchall()[0][0]
+            src = cur.execute(f"select max(run_id) from {alias}.forecast_runs where status = 'done' and kind = 'plan'"
+                              ).fetchall()[0][0]
             if src is None:
                 raise RuntimeError("the forecast finished without storing a run")
             cur.execute("begin transaction")
@@ -249,7 +252,7 @@ def worker(db: str, horizon: int) -> int:
         con.execute("begin transaction")
         run_id = con.execute(
             """insert into forecast_runs (created_at, finished_at, kind, horizon, params, accuracy, skus, status)
-               values (current_timestamp, current_timestamp, 'forecast', ?, ?, ?, ?, 'done') returning run_id""",
+               values (current_timestamp, current_timestamp, 'plan', ?, ?, ?, ?, 'done') returning run_id""",
             [horizon, json.dumps(f.params, default=str), json.dumps(f.accuracy, default=str), f.skus.height]
         ).fetchall()[0][0]
         con.register("_fc", f.daily.select(pl.lit(run_id).alias("run_id"), "sku", "date", "p50", "p90", "method"))

@@ -254,7 +254,7 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
     assert not at.exception
     con = warehouse.connect(small_db)  # the same database instance as the page's connection
     run = jobs.latest(con)
-    assert run["status"] == "running" and run["kind"] == "forecast" and run["horizon"] == 28
+    assert run["status"] == "running" and run["kind"] == "plan" and run["horizon"] == 28
     assert any(f"Forecast run #{run['run_id']} is running" in i.value for i in at.info)
     assert at.button(key="run_forecast").disabled  # one run at a time
     with pytest.raises(jobs.JobRunning):
@@ -335,7 +335,7 @@ def test_failed_run_is_reported_in_words(tmp_db):
 
 def test_interrupted_run_is_marked_failed(tmp_db):
     con = warehouse.connect(tmp_db)
-    con.execute("insert into forecast_runs (created_at, kind, horizon, status) values (now(), 'forecast', 28, 'running')")
+    con.execute("insert into forecast_runs (created_at, kind, horizon, status) values (now(), 'plan', 28, 'running')")
     run = jobs.latest(con)
     assert run["status"] == "failed" and run["message"] == jobs.INTERRUPTED
     con.close()
