@@ -343,9 +343,14 @@ def chart(fig: go.Figure, key: str | None = None, height: int = 380) -> None:
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False, "displayModeBar": False})
 
 
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """Formula-safe CSV bytes of ``frame`` (data/export.py), UTF-8 with a BOM for Excel."""
+    return ("\ufeff" + safe_csv(frame)).encode()
+
+
 def download(frame: pl.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None) -> None:
-    """A formula-safe CSV download of ``frame`` (data/export.py), UTF-8 with a BOM for Excel."""
-    st.download_button(label, ("\ufeff" + safe_csv(frame)).encode(), file_name=file_name, mime="text/csv",
+    """A formula-safe CSV download of ``frame``, written only when clicked (not on every rerun)."""
+    st.download_button(label, lambda: csv_bytes(frame), file_name=file_name, mime="text/csv",
                        key=key, on_click="ignore", icon=":material/download:")
 
 
@@ -360,17 +365,20 @@ def xlsx_bytes(frame: pl.DataFrame) -> bytes:
 
 def download_xlsx(frame: pl.DataFrame, file_name: str, label: str = "Download Excel", key: str | None = None) -> None:
     """A formula-safe Excel download of ``frame``."""
-    st.download_button(label, xlsx_bytes(frame), file_name=file_name, key=key, on_click="ignore",
+    st.download_button(label, lambda: xlsx_bytes(frame), file_name=file_name, key=key, on_click="ignore",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        icon=":material/download:")
 
 
 def table(frame: pl.DataFrame, file_name: str, key: str, *, column_config: dict | None = None,
-          height: int | str = "auto", alt: str | None = None, xlsx: bool = False) -> None:
-    """A dataframe with its CSV download (and Excel with ``xlsx``) underneath; dates shown as dates."""
+          height: int | str = "auto", alt: str | None = None, xlsx: bool = False, limit: int = 5_000) -> None:
+    """A dataframe (its first ``limit`` rows: a browser grid of millions is slow) with the download
+    of every row (CSV, and Excel with ``xlsx``) underneath; dates shown as dates."""
     config = {c: st.column_config.DateColumn(format="YYYY-MM-DD") for c, t in frame.schema.items() if t == pl.Date}
-    st.dataframe(frame, hide_index=True, column_config=config | (column_config or {}), height=height,
+    st.dataframe(frame.head(limit), hide_index=True, column_config=config | (column_config or {}), height=height,
                  alt=alt or file_name)
+    if frame.height > limit:
+        st.caption(f"The first {limit:,} of {frame.height:,} rows; the download has them all.")
     with st.container(horizontal=True):
         download(frame, f"{file_name}.csv", key=f"{key}_csv")
         if xlsx:

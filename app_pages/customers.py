@@ -77,7 +77,7 @@ def render() -> None:
         ui.table(summary, f"rfm_segments_{f.end}", key="cu_rfm_summary",
                  column_config={"share": st.column_config.NumberColumn(format="percent")})
     st.markdown(f"**All {per_customer.height:,} customers with their segment** (largest net sales first)")
-    ui.table(per_customer, f"rfm_customers_{f.end}", key="cu_rfm_all", height=300)
+    ui.table(per_customer, f"rfm_customers_{f.end}", key="cu_rfm_all", height=300, limit=1_000)
     st.caption("Segments: new (first order in the last 30 days), high value (ordered in the last 90 days, "
                "≥ 2 orders in a year, top 20% by net sales), active (last 90 days), at risk (90–179 days), "
                "dormant (180 days or more).")

@@ -39,6 +39,7 @@ def render() -> None:
                "C: the rest, U: no sales in the range. Roles: best seller = A; potential = B/C growing ≥ 20% on "
                "the previous period; laggard = U, or C shrinking; steady = the rest.")
     ui.chart(px.bar(summary, x="abc", y="skus", color="role", title="SKUs per class and role",
+                    labels={"abc": "class", "skus": "SKUs"},
                     category_orders={"abc": CLASS_ORDER, "role": ROLE_ORDER}), key="pr_classes", height=340)
     ui.table(summary, f"abc_summary_{f.start}_{f.end}", key="pr_summary",
              column_config={"share": st.column_config.NumberColumn(format="percent")})

@@ -17,6 +17,7 @@ from data import settings_spec, warehouse
 from metrics import analyses
 from metrics.compute import kpis
 from metrics.filters import Filters
+from metrics.registry import KPIS
 from tests.conftest import ROOT
 
 PAGES = {"overview": "Overview", "traffic": "Traffic & conversion", "customers": "Customers", "nps": "NPS",
@@ -123,6 +124,11 @@ def test_overview_cards_equal_the_metrics_for_a_url_range(demo, last_day):
     year_ago = [c.value for c in at.caption if c.value.startswith("year ago")]
     assert year_ago[0] == f"year ago {v['gmv'].year_ago:,.0f} EUR"
     assert "target 100–300" in year_ago[3]  # AOV's band from the default targets
+    # each card's metric passport (in its popover): formula, convention, alternatives
+    shown = [m.value for m in at.markdown]
+    for key in ("gmv", "aov", "conversion_rate"):
+        assert f"**Formula:** {ui.text_md(KPIS[key].formula)}" in shown
+    assert f"**Alternatives:** {ui.text_md(KPIS['aov'].alternatives)}" in shown
 
 
 def test_overview_trend_and_alerts_follow_the_metrics(demo, last_day):
@@ -163,6 +169,7 @@ def test_customers_page_numbers(demo, last_day):
     with connect(demo) as con:
         v = kpis(con, f, ["repurchase_rate"])["repurchase_rate"]
         seg = analyses.rfm_summary(con, f)
+        n_customers = analyses.rfm(con, f).height
         # repurchase by hand: identified customers with ≥ 2 sales orders in the range / with ≥ 1
         n1, n2 = con.execute(f"""
             with o as (select order_id, any_value(customer_id) c from order_lines
@@ -174,6 +181,9 @@ def test_customers_page_numbers(demo, last_day):
     shown = next(d.value for d in at.dataframe if {"segment", "share"} <= set(d.value.columns))
     assert list(shown["segment"]) == list(analyses.SEGMENTS)
     assert list(shown["customers"]) == seg["customers"].to_list()
+    per_customer = next(d.value for d in at.dataframe if "recency_days" in d.value.columns)
+    assert n_customers > 1_000 and len(per_customer) == 1_000  # the grid shows 1,000; the download has all
+    assert f"The first 1,000 of {n_customers:,} rows; the download has them all." in [c.value for c in at.caption]
     cohort = next(d.value for d in at.dataframe if "month_index" in d.value.columns)
     assert (cohort[cohort["month_index"] == 0]["retention"] == 1.0).all()
     assert cohort["cohort"].nunique() == 12  # the 12 months up to the range's end
