@@ -134,6 +134,8 @@ def _refusal() -> None:
         st.error(exposure().message, icon=":material/gpp_bad:")
     elif role is None and signed_in():
         st.error(no_access_message(), icon=":material/block:")
+        if st.button("Sign out", icon=":material/logout:", key="logout_refused"):
+            st.logout()
     elif role is None:
         st.warning("Sign in to see this page.", icon=":material/login:")
         sign_in_buttons()

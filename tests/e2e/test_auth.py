@@ -156,6 +156,7 @@ def test_unknown_user_is_refused(tab, signin_app, oidc):
         tab.goto(f"{url}/{path}")
         wait_drawn(tab, "has no access to Storeboard")
         expect(tab.get_by_test_id("stDataFrame")).to_have_count(0)
+        expect(tab.get_by_role("button", name="Sign out")).to_be_visible()  # to try another account
     screenshot(tab, ARTIFACTS / "auth_unknown_refused.png")
 
 
