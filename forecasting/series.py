@@ -1,0 +1,94 @@
+"""Daily demand series per SKU, built in bulk in DuckDB (DESIGN §5).
+
+One row per (sku, date) from the SKU's first sale to ``as_of`` (zero-filled):
+
+- ``units``: Σ quantity of the SKU's sales-order lines that day (metrics.registry ORDER: paid,
+  partially refunded or refunded orders, not return documents; cancelled and pending are not
+  demand). Refunds are not subtracted: a refunded order was still demand for the goods.
+- ``in_stock``: False on days the inventory snapshots (summed over locations) show on_hand ≤ 0;
+  those days are *censored* — the shop could not sell, so their zero is not zero demand. A day
+  without a snapshot counts as in stock (as metrics.stock does).
+- ``promo``: a promotion ran that day for the SKU or store-wide (promotions.sku NULL).
+
+``as_of`` defaults to the last day of order data (any status). A SKU with no sale on or before
+``as_of`` (none at all, or only returns) has no series. Days are calendar days of ``ordered_at``
+(naive timestamps in the store's time zone).
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from metrics.registry import ORDER
+
+SCHEMA = {"sku": pl.String, "date": pl.Date, "units": pl.Float64, "in_stock": pl.Boolean, "promo": pl.Boolean}
+
+
+def last_day(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The last calendar day with order lines (any status), or None for an empty warehouse."""
+    cur = con.cursor()
+    try:
+        return cur.execute("select cast(max(ordered_at) as date) from order_lines").fetchall()[0][0]
+    finally:
+        cur.close()
+
+
+def demand(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pl.DataFrame:
+    """The zero-filled daily demand of every SKU with a sale (columns: see the module docstring),
+    sorted by sku and date."""
+    as_of = as_of or last_day(con)
+    if as_of is None:
+        return pl.DataFrame(schema=SCHEMA)
+    sql = f"""
+        with sales as (  -- one row per sku and day with sales
+            select sku, cast(ordered_at as date) as date, sum(quantity) as units
+            from order_lines
+            where {ORDER} and sku is not null and quantity > 0 and cast(ordered_at as date) <= $as_of
+            group by all),
+        first_sale as (select sku, min(date) as first_day from sales group by sku),
+        grid as (
+            select f.sku, cast(unnest(generate_series(f.first_day, $as_of, interval 1 day)) as date) as date
+            from first_sale f),
+        out_days as (  -- days a snapshot shows the sku out of stock
+            select sku, snapshot_date as date from inventory where snapshot_date <= $as_of
+            group by all having sum(on_hand) <= 0),
+        sku_promo as (  -- equi-joins (a range join per promotion is slow on large grids)
+            select distinct sku, cast(unnest(generate_series(start_date, end_date, interval 1 day)) as date) as date
+            from promotions where sku is not null),
+        store_promo as (
+            select distinct cast(unnest(generate_series(start_date, end_date, interval 1 day)) as date) as date
+            from promotions where sku is null),
+        final as (
+            select g.sku, g.date, cast(coalesce(s.units, 0) as double) as units,
+                   o.sku is null as in_stock, (sp.sku is not null or st.date is not null) as promo
+            from grid g
+            left join sales s using (sku, date)
+            left join out_days o using (sku, date)
+            left join sku_promo sp using (sku, date)
+            left join store_promo st on st.date = g.date)
+        select * from final order by sku, date"""
+    cur = con.cursor()
+    try:
+        df = cur.sql(sql, params={"as_of": as_of}).pl()
+    finally:
+        cur.close()
+    return df.cast(SCHEMA) if df.height else pl.DataFrame(schema=SCHEMA)
+
+
+def promo_days(con: duckdb.DuckDBPyConnection, skus: list[str], start: date, end: date) -> pl.DataFrame:
+    """(sku, date) pairs of ``skus`` with a promotion (theirs or store-wide) between ``start`` and
+    ``end`` inclusive: the promotion feature of future days (promotions are planned ahead)."""
+    sql = """
+        with s as (select unnest($skus) as sku),
+        d as (select cast(unnest(generate_series($start, $end, interval 1 day)) as date) as date)
+        select distinct s.sku, d.date from s cross join d join promotions p
+          on d.date between p.start_date and p.end_date and (p.sku is null or p.sku = s.sku)"""
+    cur = con.cursor()
+    try:
+        df = cur.sql(sql, params={"skus": list(skus), "start": start, "end": end}).pl()
+    finally:
+        cur.close()
+    return df.cast({"sku": pl.String, "date": pl.Date}) if df.height else pl.DataFrame(
+        schema={"sku": pl.String, "date": pl.Date})
