@@ -202,8 +202,8 @@ class GlobalGBM:
     """
     name = "gbm"
 
-    def __init__(self, horizon: int = 28, origins: int = 16, step: int = 7, max_rows: int = 400_000,
-                 max_iter: int = 200, learning_rate: float = 0.08, max_leaf_nodes: int = 31,
+    def __init__(self, horizon: int = 28, origins: int = 12, step: int = 7, max_rows: int = 150_000,
+                 max_iter: int = 120, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
                  quantiles: tuple[float, ...] = (0.5, 0.9), point_loss: str = "poisson", threads: int = 2,
                  seed: int = 0):
         self.horizon, self.origins, self.step, self.max_rows = horizon, origins, step, max_rows
