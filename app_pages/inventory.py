@@ -135,7 +135,7 @@ def stock_section(cov: pl.DataFrame) -> None:
     c1.metric("SKUs in stock data", f"{cov.height:,}")
     c2.metric(f"Low stock (≤ {ui.setting('low_stock_days')} days)", f"{cov['low_stock'].sum():,}")
     c3.metric(f"Overstock (> {stock.OVERSTOCK_DAYS} days or dead)", f"{cov['overstock'].sum():,}")
-    ui.table(cov, "stock_cover", key="cover", height=320, alt="Stock and days of cover", column_config={
+    ui.table(cov, "stock_cover", key="cover", alt="Stock and days of cover", column_config={
         "avg_daily_units": st.column_config.NumberColumn("units/day", format="%.2f"),
         "days_of_cover": st.column_config.NumberColumn("days of cover", format="%.1f"),
         "sell_through": st.column_config.NumberColumn("sell-through (30 d)", format="percent")})
@@ -178,7 +178,7 @@ def plan_section(con, run: dict, plan: pl.DataFrame, stock_known: bool) -> None:
     c1, c2 = st.columns(2)
     c1.metric("SKUs to order", f"{to_order.height:,}")
     c2.metric("Units to order", f"{to_order['recommended_qty'].sum():,.0f}")
-    ui.table(plan, f"restock_plan_run{run['run_id']}", key="plan", height=360, xlsx=True,
+    ui.table(plan, f"restock_plan_run{run['run_id']}", key="plan", xlsx=True,
              alt="Restock recommendations", column_config=plan_columns())
 
     with st.expander("What if: another service level or lead time", icon=":material/tune:"):
@@ -204,7 +204,7 @@ def plan_section(con, run: dict, plan: pl.DataFrame, stock_known: bool) -> None:
             d2.metric("Units to order", f"{alt_order['recommended_qty'].sum():,.0f}",
                       f"{alt_order['recommended_qty'].sum() - to_order['recommended_qty'].sum():+,.0f}",
                       delta_color="off")
-            ui.table(alt, f"restock_what_if_sl{args[0]:.3f}_lt{args[1]}", key="whatif", height=320, xlsx=True,
+            ui.table(alt, f"restock_what_if_sl{args[0]:.3f}_lt{args[1]}", key="whatif", xlsx=True,
                      alt="What-if restock plan", column_config=plan_columns())
 
 
