@@ -19,6 +19,8 @@ selection fold it can use — or none — gets FALLBACK (a moving average over w
 """
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -99,7 +101,8 @@ def insample_scale(p: Panel, origin: int, season: int = 7) -> np.ndarray:
     """Per SKU: mean |y_t − y_{t−season}| over days < origin with both days observed (NaN if none)."""
     c = p.clean[:, :origin]
     d = np.abs(c[:, season:] - c[:, :-season])
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing rows: NaN, handled below
         return np.nanmean(d, axis=1) if d.shape[1] else np.full(len(c), np.nan)
 
 

@@ -12,6 +12,8 @@ run at once with no Python loop per SKU.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from forecasting.features import GBM_FEATURES, features, scale
@@ -58,7 +60,8 @@ def seasonal_naive(y: np.ndarray, h: int, season: int = 7) -> np.ndarray:
     last = filled[:, -season:] if filled.shape[1] >= season else np.full((len(y), season), np.nan)
     if filled.shape[1] < season:  # shorter than a season: align what exists on its weekday
         last[:, season - filled.shape[1]:] = filled
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing rows: NaN, handled below
         mean = np.nanmean(y, axis=1, keepdims=True) if y.shape[1] else np.full((len(y), 1), np.nan)
     last = np.where(np.isnan(last), mean, last)
     reps = -(-h // season)
@@ -256,7 +259,9 @@ class GlobalGBM:
             rs.append(np.minimum(target[keep], 50.0))
         if not Xs:
             return np.empty((0, len(GBM_FEATURES))), np.empty(0)
-        return np.concatenate(Xs), np.concatenate(rs)
+        X = np.concatenate(Xs)
+        X[:, np.isnan(X).all(axis=0)] = 0.0  # e.g. last_year on a short history: binning needs one value
+        return X, np.concatenate(rs)
 
     def predict_quantiles(self, h: int) -> dict[float, np.ndarray]:
         """{quantile: forecast matrix (or vector for one series)} for the next ``h`` ≤ horizon days."""
