@@ -27,10 +27,6 @@ Chosen design (one job per warehouse at a time):
 
 A ``running`` row without a live job in this process (the app was restarted mid-run) is marked
 ``failed`` ("interrupted") by :func:`latest`.
-
-Until the forecasting CLI (``forecasting/__main__.py``) exists, step 3 runs this module's
-:func:`worker` instead (``python -m forecasting.jobs --db <snapshot> --horizon H``): the same
-steps — ``run.forecast``, ``policy.plan`` — stored in the snapshot in one transaction.
 """
 from __future__ import annotations
 
@@ -146,9 +142,8 @@ def _env() -> dict[str, str]:
 
 
 def command(db: Path, horizon: int) -> list[str]:
-    """The niced CLI invocation of a run over ``db`` (the worker below until the CLI exists)."""
-    module = "forecasting" if (ROOT / "forecasting" / "__main__.py").exists() else "forecasting.jobs"
-    cli = [sys.executable, "-m", module, "--horizon", str(horizon), "--db", str(db), "--json"]
+    """The niced CLI invocation of a run over ``db``."""
+    cli = [sys.executable, "-m", "forecasting", "--horizon", str(horizon), "--db", str(db), "--json"]
     nice = shutil.which("nice")
     return [nice, "-n", "10", *cli] if nice else cli
 
@@ -237,44 +232,3 @@ def _work(con: duckdb.DuckDBPyConnection, path: str, run_id: int, horizon: int) 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-
-def worker(db: str, horizon: int) -> int:
-    """Forecast and plan the warehouse at ``db`` and store the run there (one transaction)."""
-    import json
-
-    import polars as pl
-
-    from forecasting import policy, run
-    con = warehouse.connect(db)
-    try:
-        f = run.forecast(con, horizon)
-        plan = policy.plan(f, con)
-        con.execute("begin transaction")
-        run_id = con.execute(
-            """insert into forecast_runs (created_at, finished_at, kind, horizon, params, accuracy, skus, status)
-               values (current_timestamp, current_timestamp, 'plan', ?, ?, ?, ?, 'done') returning run_id""",
-            [horizon, json.dumps(f.params, default=str), json.dumps(f.accuracy, default=str), f.skus.height]
-        ).fetchall()[0][0]
-        con.register("_fc", f.daily.select(pl.lit(run_id).alias("run_id"), "sku", "date", "p50", "p90", "method"))
-        con.execute("insert into forecasts by name select * from _fc")
-        con.register("_acc", f.skus.select(pl.lit(run_id).alias("run_id"), "sku", "method", "abc", "wape", "mase",
-                                           "actual_units", "forecast_units"))
-        con.execute("insert into forecast_accuracy by name select * from _acc")
-        policy.store_plan(con, run_id, plan)
-        con.execute("commit")
-    except run.NoHistory as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        con.close()
-    return 0
-
-
-if __name__ == "__main__":
-    from data.cli import Parser
-    ap = Parser(prog="python -m forecasting.jobs", description="Store one forecast run in a warehouse.")
-    ap.add_argument("--db", required=True)
-    ap.add_argument("--horizon", type=int, default=28)
-    ap.add_argument("--json", action="store_true", help="accepted for the CLI's signature; nothing is printed")
-    args = ap.parse_args()
-    raise SystemExit(worker(args.db, args.horizon))

@@ -4,8 +4,6 @@ against independent recomputations (statsmodels, scipy, hand arithmetic)."""
 import math
 from datetime import date
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import polars as pl
@@ -311,7 +309,6 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
                                      group by all""").arrow())
     days = pl.DataFrame({"d": pl.date_range(date(2024, 10, 29), date(2026, 10, 28), eager=True)})
     for r in alt.iter_rows(named=True):
-        daily = days.join(units.filter(pl.col("sku") == r["sku"]), on="d", how="left")["q"].fill_null(0)
         first = units.filter(pl.col("sku") == r["sku"])["d"].min()
         daily = days.join(units.filter(pl.col("sku") == r["sku"]), on="d", how="left").filter(
             pl.col("d") >= first)["q"].fill_null(0).to_numpy()
