@@ -1,0 +1,104 @@
+"""Backtest figures against an independent pandas recomputation, on a small shop with a fast
+mover (with a stock-out inside the holdout), a slow mover, a single sale and a SKU with only
+returns."""
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import warehouse
+from forecasting.run import NoHistory, forecast
+
+START = date(2026, 1, 1)
+DAYS = 150
+H = 14
+
+
+def shop():
+    con = warehouse.connect(":memory:")
+    rng = np.random.default_rng(3)
+    rows = []
+    for sku, units in [("FAST", rng.poisson(6, DAYS)), ("SLOW", (rng.random(DAYS) < 0.2) * rng.integers(1, 4, DAYS))]:
+        for d, q in enumerate(units):
+            if q:
+                rows.append((f"{sku}{d}", START + timedelta(days=d), "paid", sku, float(q), False))
+    rows.append(("ONE", START + timedelta(days=40), "paid", "ONE", 2.0, False))
+    rows.append(("RET", START + timedelta(days=41), "refunded", "RET", 1.0, True))
+    for oid, day, status, sku, q, ret in rows:
+        con.execute("insert into order_lines (order_id, line_no, ordered_at, status, sku, quantity, unit_price, "
+                    "is_return) values (?, 1, ?, ?, ?, ?, 5, ?)", [oid, day, status, sku, q, ret])
+    # FAST is out of stock on 4 days of the holdout (its recorded sales there are not demand)
+    for d in range(DAYS - 10, DAYS - 6):
+        con.execute("insert into inventory (snapshot_date, sku, location, on_hand) values (?, 'FAST', '', 0)",
+                    [START + timedelta(days=d)])
+    return con
+
+
+@pytest.fixture(scope="module")
+def run():
+    con = shop()
+    return con, forecast(con, H, gbm={"max_iter": 20, "max_rows": 5_000})
+
+
+def test_pooled_figures_match_pandas(run):
+    con, fc = run
+    ho = fc.holdout.to_pandas()
+    assert set(ho["sku"]) == {"FAST", "SLOW", "ONE"}  # RET has no sales: no series
+    obs = ho[ho["in_stock"]]
+    assert len(ho) - len(obs) == 4
+    wape = (obs["forecast"] - obs["actual"]).abs().sum() / obs["actual"].sum()
+    bias = obs["forecast"].sum() / obs["actual"].sum() - 1
+    ho["block"] = (pd.to_datetime(ho["date"]) - pd.to_datetime(ho["date"].min())).dt.days // 7
+    w = ho[ho["in_stock"]].groupby(["sku", "block"])[["forecast", "actual"]].sum()
+    wape_7d = (w["forecast"] - w["actual"]).abs().sum() / w["actual"].sum()
+    # MASE: MAE over the in-stock holdout days / in-sample MAE of the weekly naive
+    d = con.sql("select cast(ordered_at as date) as date, sku, sum(quantity) as q from order_lines "
+                "where not is_return group by all").df()
+    origin = pd.Timestamp(fc.accuracy["overall"]["holdout_start"])
+    mases = []
+    for sku, g in ho[ho["in_stock"]].groupby("sku"):
+        s = d[d["sku"] == sku].set_index(pd.to_datetime(d[d["sku"] == sku]["date"]))["q"]
+        s = s.reindex(pd.date_range(s.index.min(), origin - pd.Timedelta(days=1)), fill_value=0.0)
+        scale = (s - s.shift(7)).abs().mean()
+        if scale > 0:
+            mases.append((g["forecast"] - g["actual"]).abs().mean() / scale)
+    o = fc.accuracy["overall"]
+    assert o["wape"] == pytest.approx(wape, rel=1e-9)
+    assert o["bias"] == pytest.approx(bias, rel=1e-9)
+    assert o["wape_7d"] == pytest.approx(wape_7d, rel=1e-9)
+    assert o["mase"] == pytest.approx(np.mean(mases), rel=1e-9)
+    assert o["skus"] == 3
+    assert sum(v["skus"] for v in fc.accuracy["by_method"].values()) == 3
+
+
+def test_residuals_are_forecast_minus_actual_on_in_stock_days(run):
+    _, fc = run
+    ho = fc.holdout.filter("in_stock")
+    joined = ho.join(fc.residuals, on=["sku", "date"])
+    assert joined.height == fc.residuals.height == ho.height
+    assert np.allclose(joined["error"], joined["forecast"] - joined["actual"])
+
+
+def test_future_forecast_and_short_histories(run):
+    _, fc = run
+    daily = fc.daily
+    assert daily.height == 3 * H and daily["p50"].min() >= 0
+    assert (daily["p90"] >= daily["p50"]).all()
+    assert daily["date"].min() == START + timedelta(days=DAYS) and daily["date"].max() == START + timedelta(days=DAYS + H - 1)
+    skus = {r["sku"]: r for r in fc.skus.to_dicts()}
+    assert set(skus) == {"FAST", "SLOW", "ONE"}
+    assert skus["ONE"]["abc"] in "ABC" and skus["ONE"]["history_days"] == DAYS - 40
+    # ONE sold 2 units once, 110 days ago: every method forecasts (close to) nothing for it
+    assert daily.filter(sku="ONE")["p50"].sum() < 1.0
+    assert fc.skus.filter(sku="FAST")["abc"].item() == "A"
+
+
+def test_no_history_is_refused():
+    con = warehouse.connect(":memory:")
+    con.execute("insert into order_lines (order_id, line_no, ordered_at, status, sku, quantity, unit_price, is_return) "
+                "values ('r', 1, '2026-01-01', 'refunded', 'X', 1, 5, true)")
+    with pytest.raises(NoHistory):
+        forecast(con, 28)
+    with pytest.raises(ValueError):
+        forecast(con, 0)
