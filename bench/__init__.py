@@ -24,7 +24,8 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]   # the repository
 OUT = Path(__file__).resolve().parent / "out"  # generated data and raw results (git-ignored)
-MODULES = ["bench.ingest", "bench.metrics", "bench.experiments", "bench.replay", "bench.pages"]                      # modules that register benchmarks
+MODULES = ["bench.ingest", "bench.metrics", "bench.experiments", "bench.replay", "bench.pages",
+           "bench.forecasting"]                      # modules that register benchmarks
 
 
 @dataclass
