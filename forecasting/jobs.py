@@ -26,7 +26,8 @@ Chosen design (one job per warehouse at a time):
    The temporary directory is removed either way.
 
 A ``running`` row without a live job in this process (the app was restarted mid-run) is marked
-``failed`` ("interrupted") by :func:`latest`.
+``failed`` ("interrupted") by :func:`latest`. Known limit: a child whose app process died is not
+stopped; it finishes on its snapshot, and that temporary directory is left behind.
 """
 from __future__ import annotations
 
