@@ -102,3 +102,18 @@ def test_no_history_is_refused():
         forecast(con, 28)
     with pytest.raises(ValueError):
         forecast(con, 0)
+
+
+def test_choice_rule():
+    from forecasting import backtest as bt
+    y = np.ones((3, 60))
+    in_stock = np.ones((3, 60), bool)
+    in_stock[2, :40] = False  # c: 10 observed days before the fold's origin (50) → fallback
+    p = bt.Panel(["a", "b", "c"], START, y, in_stock, np.zeros((3, 67), bool))
+    f = {m: np.full((3, 7), 100.0) for m in bt.CANDIDATES}
+    # 7-day totals against an actual of 7: gbm off by 10 for both; tsb off by 9.5 for a (5% better:
+    # not enough to displace the global model) and by 8 for b (20% better: tsb wins)
+    f["gbm"][:] = 1 + 10 / 7
+    f["tsb"][0] = 1 + 9.5 / 7
+    f["tsb"][1] = 1 + 8 / 7
+    assert bt.choose(p, {50: f}, 7).tolist() == ["gbm", "tsb", bt.FALLBACK]
