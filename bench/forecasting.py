@@ -161,7 +161,35 @@ def speed_main(db: str) -> None:
     print(json.dumps({"forecast_s": t1 - t0, "plan_s": t2 - t1, "skus": fc.skus.height, "plan_rows": plan.height}))
 
 
-@register("forecasting", sizes=[SPEED_SKUS])
+def summary(rows: list[dict], cfg: Config) -> str:
+    """Targets of issue 5, met or not, per data set."""
+    out = ["Targets (issue 5): pooled WAPE ≥ 10% below the seasonal naive, no worse than AutoETS, "
+           "|bias| ≤ 20%; 5,000 SKUs × 730 days forecast and planned in ≤ 60 s, peak RSS < 4 GB.", ""]
+    acc = [r for r in rows if r.get("table") == "accuracy"]
+    for data in dict.fromkeys(r["data"] for r in acc):
+        by = {r["contender"]: r for r in acc if r["data"] == data}
+        ours, sn = by["storeboard (per-SKU choice)"], by["seasonal_naive (every SKU)"]
+        ets = next(r for c, r in by.items() if c.startswith("statsforecast AutoETS"))
+        same = next((r for c, r in by.items() if c.startswith("storeboard on the same")), ours)
+        cut = 1 - ours["wape"] / sn["wape"]
+        out.append(f"- {data}: WAPE {ours['wape']:.3f} = {cut:.0%} below seasonal naive {sn['wape']:.3f} "
+                   f"({'met' if cut >= 0.10 else 'NOT met'}); AutoETS {ets['wape']:.3f} vs ours {same['wape']:.3f} "
+                   f"({'met' if same['wape'] <= ets['wape'] else 'NOT met'}); bias {ours['bias']:+.3f} "
+                   f"({'met' if abs(ours['bias']) <= 0.20 else 'NOT met'}).")
+    for r in (r for r in rows if r.get("table") == "speed"):
+        ok = r["wall_s"] <= 60 and r["peak_rss_mb"] < 4000
+        out.append(f"- speed: {r['skus']:,} SKUs × {r['days']} days forecast + plan in {r['wall_s']} s "
+                   f"(process wall time), peak RSS {r['peak_rss_mb']:,} MB, load {r['load1']} "
+                   f"({'met' if ok else 'NOT met'}).")
+    out += ["", "The per-SKU choice lets a local method displace the global model only when it is 10% "
+            "better over the selection folds; that margin was set on these two data sets' holdouts "
+            "(forecasting/backtest.py), so read their figures as tuned, not as fresh out-of-sample ones. "
+            "statsforecast models are fitted per SKU in a Python loop on the same censored history "
+            "(`seconds` = their fitting time); AutoETS ran on every SKU."]
+    return "\n".join(out)
+
+
+@register("forecasting", sizes=[SPEED_SKUS], summary=lambda rows, cfg: summary(rows, cfg))
 def forecasting(cfg: Config) -> list[dict]:
     """Forecast accuracy (pooled WAPE, wape_7d, bias, MASE over the last 28 days) against seasonal naive and statsforecast; forecast + plan speed."""
     from bench import measure
