@@ -38,6 +38,7 @@ import streamlit as st
 
 from data import warehouse
 from data.export import neutralise, safe_csv
+from metrics import formatting
 from metrics.compute import KpiValue
 from metrics.filters import Filters
 from metrics.registry import KPIS
@@ -100,13 +101,8 @@ def setting(con, key: str):
 
 @cached
 def _data_days(con) -> tuple[date | None, date | None]:
-    """(first, last) day with any orders, traffic or NPS answers."""
-    return con.execute("""
-        with d as (select cast(min(ordered_at) as date) lo, cast(max(ordered_at) as date) hi from order_lines
-                   union all select min(date), max(date) from traffic
-                   union all select cast(min(responded_at) as date), cast(max(responded_at) as date)
-                             from nps_responses)
-        select min(lo), max(hi) from d""").fetchall()[0]
+    """(first, last) day with any orders, traffic or NPS answers (data.warehouse.data_span)."""
+    return warehouse.data_span(con)
 
 
 @cached
@@ -256,21 +252,8 @@ def text_md(s: object) -> str:
 
 
 def fmt(value: float | None, unit: str, currency: str = "") -> str:
-    """A KPI value as shown on cards and tables: money with the currency code, 2 decimals below
-    10,000 and none from there (so it fits a card),
-    ratios as % with 2 decimals, counts with thousands separators, scores/numbers with 1–2
-    decimals; None is "—"."""
-    if value is None:
-        return "—"
-    if unit == "money":
-        return f"{value:,.{2 if abs(value) < 10_000 else 0}f} {currency}".strip()
-    if unit == "ratio":
-        return f"{value:.2%}"
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit == "score":
-        return f"{value:.1f}"
-    return f"{value:,.2f}"
+    """A KPI value as shown on cards and tables (metrics.formatting.fmt, compact money)."""
+    return formatting.fmt(unit, value, currency, compact=True)
 
 
 def fmt_delta(v: KpiValue, unit: str) -> str | None:

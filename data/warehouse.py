@@ -216,6 +216,18 @@ def version(con: duckdb.DuckDBPyConnection) -> str:
     return f"{last_ingest}:{last_setting}:{last_run}"
 
 
+def data_span(con: duckdb.DuckDBPyConnection) -> tuple:
+    """(first, last) day with data in order lines, traffic or NPS answers; (None, None) when empty.
+    The last one is the app's "today" (so old exports still show something)."""
+    row = con.execute("""
+        with d as (select cast(min(ordered_at) as date) lo, cast(max(ordered_at) as date) hi from order_lines
+                   union all select min(date), max(date) from traffic
+                   union all select cast(min(responded_at) as date), cast(max(responded_at) as date)
+                             from nps_responses)
+        select min(lo), max(hi) from d""").fetchall()[0]
+    return row[0], row[1]
+
+
 def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
     """Row count of every canonical table, in DESIGN order."""
     union = " union all ".join(f"select {i}, '{t}', count(*) from {t}" for i, t in enumerate(TABLES))

@@ -27,6 +27,7 @@ from metrics import analyses, compute
 from metrics.alerts import alerts
 from metrics.experiments import from_warehouse
 from metrics.filters import Filters
+from metrics.formatting import fmt
 from metrics.registry import KPIS
 
 URGENT_DAYS = 7
@@ -68,22 +69,10 @@ def monday(d: date) -> date:
     return d - timedelta(days=d.weekday())
 
 
-def data_span(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
-    """(first, last) day with data in order lines, traffic or NPS answers; (None, None) when empty
-    (the same days as ui.today(), which is the app's "today")."""
-    row = con.execute("""
-        with d as (select cast(min(ordered_at) as date) lo, cast(max(ordered_at) as date) hi from order_lines
-                   union all select min(date), max(date) from traffic
-                   union all select cast(min(responded_at) as date), cast(max(responded_at) as date)
-                             from nps_responses)
-        select min(lo), max(hi) from d""").fetchall()[0]
-    return row[0], row[1]
-
-
 def weeks(con: duckdb.DuckDBPyConnection) -> list[date]:
     """Mondays of the weeks a review can show, newest first: the full weeks with data (or the one
     partial week when no week is full yet)."""
-    first, last = data_span(con)
+    first, last = warehouse.data_span(con)
     if last is None:
         return []
     newest = monday(last + timedelta(days=1)) - timedelta(days=7)  # the last week ending on or before `last`
@@ -124,20 +113,6 @@ def kpi_table(con: duckdb.DuckDBPyConnection, week_start: date, channels: tuple[
                      "delta": v.delta, "delta_pct": v.delta_pct, "target": v.target, "status": v.target_status,
                      "trend": trend})
     return pl.DataFrame(rows, schema=KPI_COLUMNS)
-
-
-def fmt(unit: str, value: float | None, currency: str = "") -> str:
-    """A KPI value as text, as ui.fmt shows it on cards: money with 2 decimals and the currency
-    code, ratios in % with 2 decimals, counts with thousands separators; None is "—"."""
-    if value is None:
-        return "—"
-    if unit == "money":
-        return f"{value:,.2f} {currency}".strip()
-    if unit == "ratio":
-        return f"{value:.2%}"
-    if unit == "count":
-        return f"{value:,.0f}"
-    return f"{value:.1f}" if unit == "score" else f"{value:,.2f}"
 
 
 def fmt_delta(unit: str, delta: float | None, currency: str = "EUR") -> str:
@@ -304,7 +279,7 @@ def build(con: duckdb.DuckDBPyConnection, week_start: date, channels: tuple[str,
                                 pl.col("value").filter(pl.col("bucket") < f.start).first().alias("previous_week"))
              .sort("n").with_columns(pl.col("day").dt.strftime("%a").alias("weekday")).drop("n")
              .select("weekday", "day", "this_week", "previous_week"))
-    return Review(week_start=f.start, week_end=f.end, channels=f.channels, data_date=data_span(con)[1],
+    return Review(week_start=f.start, week_end=f.end, channels=f.channels, data_date=warehouse.data_span(con)[1],
                   currency=currency, is_demo=bool(warehouse.get_setting(con, "is_demo")),
                   kpis=kpi_table(con, week_start, channels, values),
                   highlights=highlights(values, movers, found, experiments, restocks, currency),

@@ -38,7 +38,7 @@ def test_weeks_end_at_the_last_full_week_before_the_data_date():
     # Mon 12 – Sun 18 Jan; the first week holding data is Mon 5 Jan.
     con = warehouse_with(lines=[named("A", "2026-01-07 10:00", "S1", 1, 10),
                                 named("B", "2026-01-20 10:00", "S1", 1, 10)])
-    assert review.data_span(con) == (date(2026, 1, 7), date(2026, 1, 20))
+    assert warehouse.data_span(con) == (date(2026, 1, 7), date(2026, 1, 20))
     assert review.weeks(con) == [date(2026, 1, 12), date(2026, 1, 5)]
     assert review.default_week(con) == date(2026, 1, 12)
 
