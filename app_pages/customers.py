@@ -26,7 +26,8 @@ def cohort_filters(f):
 
 @ui.cached
 def rfm(con, f):
-    return analyses.rfm(con, f), analyses.rfm_summary(con, f)
+    per_customer = analyses.rfm(con, f)
+    return per_customer, analyses.summarise_rfm(per_customer)
 
 
 def render() -> None:

@@ -290,7 +290,11 @@ def rfm(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
 def rfm_summary(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     """One row per RFM segment (all five, in priority order): customers, share of customers, and
     revenue (Σ monetary: net sales of the last 365 days). See :func:`rfm` for the rules."""
-    r = rfm(con, f)
+    return summarise_rfm(rfm(con, f))
+
+
+def summarise_rfm(r: pl.DataFrame) -> pl.DataFrame:
+    """:func:`rfm_summary` of an :func:`rfm` frame already at hand (no second query)."""
     total = r.height
     got = r.group_by("segment").agg(pl.len().cast(pl.Int64).alias("customers"),
                                     pl.col("monetary").sum().alias("revenue"))

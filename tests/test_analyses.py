@@ -232,6 +232,7 @@ def test_rfm_segments_and_cut_offs(tmp_path):
 def test_rfm_summary(tmp_path):
     con = make(tmp_path, lines=_rfm_lines())
     s = a.rfm_summary(con, Filters(date(2024, 6, 1), date(2024, 6, 30)))
+    assert s.equals(a.summarise_rfm(a.rfm(con, Filters(date(2024, 6, 1), date(2024, 6, 30)))))
     assert rows(s) == [
         ("new", 1, 1 / 11, 50.0),
         ("high value", 1, 1 / 11, 900.0),
