@@ -34,3 +34,13 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         skip_or_fail(f"real data not found at {REALDATA}")
     return REALDATA
+
+
+@pytest.fixture(scope="session")
+def demo_file(tmp_path_factory) -> Path:
+    """A demo warehouse built once per test session (python -m data.demo, seed 42, scale 0.3: two
+    years ending yesterday). Read-only: tests that write copy it (e.g. to ``tmp_db``)."""
+    from data import demo
+    path = tmp_path_factory.mktemp("demo") / "warehouse.duckdb"
+    demo.build(path, seed=42, scale=0.3)
+    return path

@@ -25,14 +25,6 @@ PAGES = {"overview": "Overview", "traffic": "Traffic & conversion", "customers":
 SALE = "status in ('paid', 'partially_refunded', 'refunded')"
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory):
-    from data import demo
-    path = tmp_path_factory.mktemp("core-demo") / "warehouse.duckdb"
-    demo.build(path, seed=42, scale=0.3)
-    return path
-
-
 @pytest.fixture
 def demo(demo_file, tmp_db):
     """A private copy of the demo warehouse; STOREBOARD_DB points at it."""

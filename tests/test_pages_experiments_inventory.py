@@ -13,20 +13,13 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize, proportions_ztest
 from streamlit.testing.v1 import AppTest
 
-from data import demo, warehouse
+from data import warehouse
 from forecasting import jobs
 from metrics import experiments, stock
 from tests.conftest import ROOT
 
 EXP = "app_pages/experiments.py"
 INV = "app_pages/inventory.py"
-
-
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    demo.build(path, seed=42, scale=0.3)
-    return path
 
 
 @pytest.fixture

@@ -8,19 +8,12 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from data import demo, ingest, upload, warehouse
+from data import ingest, upload, warehouse
 from metrics import compute, review
 from metrics.filters import Filters
 from tests.conftest import ROOT
 
 EXPORTS = ROOT / "tests" / "fixtures" / "exports"
-
-
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pages-demo") / "demo.duckdb"
-    demo.build(path, seed=42, scale=0.3)
-    return path
 
 
 @pytest.fixture

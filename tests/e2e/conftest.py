@@ -2,6 +2,7 @@
 throw-away warehouse, Debian's headless Chromium driven by Playwright, and a page that fails the
 test on any request leaving the machine."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -99,11 +100,10 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> Path:
-    """A demo warehouse (python -m data.demo, seed 42, scale 0.3: two years ending yesterday)."""
-    from data import demo
-    db = tmp_path_factory.mktemp("demo") / "warehouse.duckdb"
-    demo.build(db, seed=42, scale=0.3)
+def demo_db(demo_file, tmp_path_factory) -> Path:
+    """A copy of the session's demo warehouse for the browser tests' shared server."""
+    db = tmp_path_factory.mktemp("demo-e2e") / "warehouse.duckdb"
+    shutil.copy(demo_file, db)
     return db
 
 
