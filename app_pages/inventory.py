@@ -19,9 +19,8 @@ import streamlit as st
 
 import auth
 import ui
-from forecasting import jobs
+from forecasting import jobs, series
 from metrics import stock
-from metrics.registry import ORDER
 
 RUN_ROLE = "analyst"  # minimum role for "Run forecast now" (the page itself: viewer)
 HORIZON = 28
@@ -59,10 +58,8 @@ def run_plan(con, run_id: int) -> pl.DataFrame:
 
 @ui.cached
 def history(con, sku: str, start) -> pl.DataFrame:
-    """Units sold per day (sales orders, as forecasting.series) of one SKU since ``start``."""
-    return con.sql(f"""select cast(ordered_at as date) as date, sum(quantity) as units from order_lines
-                       where {ORDER} and sku = ? and quantity > 0 and cast(ordered_at as date) >= ?
-                       group by 1 order by 1""", params=[sku, start]).pl()
+    """Units sold per day of one SKU since ``start``: the demand series the forecast reads."""
+    return series.demand(con, skus=(sku,)).filter(pl.col("date") >= start)
 
 
 @ui.cached

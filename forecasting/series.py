@@ -35,9 +35,9 @@ def last_day(con: duckdb.DuckDBPyConnection) -> date | None:
         cur.close()
 
 
-def demand(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pl.DataFrame:
-    """The zero-filled daily demand of every SKU with a sale (columns: see the module docstring),
-    sorted by sku and date."""
+def demand(con: duckdb.DuckDBPyConnection, as_of: date | None = None, skus: tuple[str, ...] = ()) -> pl.DataFrame:
+    """The zero-filled daily demand of every SKU with a sale (or of ``skus`` only; columns: see the
+    module docstring), sorted by sku and date."""
     as_of = as_of or last_day(con)
     if as_of is None:
         return pl.DataFrame(schema=SCHEMA)
@@ -46,6 +46,7 @@ def demand(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pl.Data
             select sku, cast(ordered_at as date) as date, sum(quantity) as units
             from order_lines
             where {ORDER} and sku is not null and quantity > 0 and cast(ordered_at as date) <= $as_of
+              and (len($skus) = 0 or list_contains($skus, sku))
             group by all),
         first_sale as (select sku, min(date) as first_day from sales group by sku),
         grid as (
@@ -71,7 +72,7 @@ def demand(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pl.Data
         select * from final order by sku, date"""
     cur = con.cursor()
     try:
-        df = cur.sql(sql, params={"as_of": as_of}).pl()
+        df = cur.sql(sql, params={"as_of": as_of, "skus": list(skus)}).pl()
     finally:
         cur.close()
     return df.cast(SCHEMA) if df.height else pl.DataFrame(schema=SCHEMA)

@@ -61,3 +61,10 @@ def test_as_of_cuts_the_series(con):
 
 def test_empty_warehouse():
     assert demand(warehouse.connect(":memory:")).height == 0
+
+
+def test_demand_of_some_skus_is_their_rows_of_the_whole(con):
+    whole = demand(con)
+    for sku in whole["sku"].unique().to_list():
+        assert demand(con, skus=(sku,)).equals(whole.filter(pl.col("sku") == sku))
+    assert demand(con, skus=("NO-SUCH-SKU",)).height == 0
