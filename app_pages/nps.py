@@ -17,13 +17,7 @@ def nps_data(con, f, grain):
 
 @ui.cached
 def comments(con, f, search: str):
-    """Answers with a comment in the range and channels, newest first; ``search``: case-insensitive substring."""
-    chans = f"and channel in ({', '.join('?' * len(f.channels))})" if f.channels else ""
-    return con.sql(f"""select responded_at, score, channel, comment from nps_responses
-                       where cast(responded_at as date) between ? and ? {chans}
-                         and trim(coalesce(comment, '')) <> '' and contains(lower(comment), lower(?))
-                       order by responded_at desc""",
-                   params=[f.start, f.end, *f.channels, search]).pl()
+    return analyses.nps_comments(con, f, search)
 
 
 def render() -> None:

@@ -410,6 +410,17 @@ def nps_distribution(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame
     return _frame(con, sql, params)
 
 
+def nps_comments(con: duckdb.DuckDBPyConnection, f: Filters, search: str = "") -> pl.DataFrame:
+    """Answers with a (non-blank) comment in the range and channels, newest first; ``search``: a
+    case-insensitive substring of the comment ("" = all)."""
+    params: list = []
+    rel, _ = _source("nps", f, f, params)
+    sql = f"""select responded_at, score, channel, comment from {rel}
+              where trim(coalesce(comment, '')) <> '' and contains(lower(comment), lower(?))
+              order by responded_at desc"""
+    return _frame(con, sql, [*params, search])
+
+
 def nps_trend(con: duckdb.DuckDBPyConnection, f: Filters, grain: str = "week") -> pl.DataFrame:
     """NPS per bucket (as :func:`trend`): responses, NPS (% promoters 9–10 − % detractors 0–6, × 100)
     with its 95% interval (normal approximation of the +1/0/−1 score), null without responses;

@@ -330,6 +330,19 @@ def test_nps_distribution(tmp_path):
     assert none["responses"].sum() == 0 and none["share"].null_count() == 11
 
 
+def test_nps_comments(tmp_path):
+    con = make(tmp_path, nps=NPS)
+    con.execute("""update nps_responses set comment = case response_id
+                   when 'r0' then 'Fast DELIVERY' when 'r3' then '  ' when 'r4' then 'late delivery, broken'
+                   when 'r9' then 'great app' end""")
+    # r3's blank comment and the answers without one are left out; newest first, then by the filter
+    assert a.nps_comments(con, MARCH)["comment"].to_list()[0] == "great app"
+    assert sorted(a.nps_comments(con, MARCH)["comment"]) == ["Fast DELIVERY", "great app", "late delivery, broken"]
+    assert sorted(a.nps_comments(con, MARCH, "Delivery")["comment"]) == ["Fast DELIVERY", "late delivery, broken"]
+    assert a.nps_comments(con, Filters(MARCH.start, MARCH.end, channels=("app",)))["comment"].to_list() == ["great app"]
+    assert a.nps_comments(con, Filters(date(2024, 1, 1), date(2024, 1, 31))).height == 0
+
+
 def test_nps_trend(tmp_path):
     con = make(tmp_path, nps=NPS)
     t = a.nps_trend(con, MARCH, "week")
