@@ -5,10 +5,12 @@ on service level and lead time (forecasting.policy.plan over the stored forecast
 Forecasts are never fitted here: "Run forecast now" starts a background job
 (forecasting/jobs.py, minimum role ``RUN_ROLE``) and the page reads stored runs.
 
-What-if: the run stores its forecasts and plan but not the backtest errors behind each SKU's
-safety stock (Forecast.residuals), so the recomputed plan sizes safety stock with the policy's
-documented fallback σ_d·√L (forecasting/policy.py); the stored plan stays the reference and the
-what-if is shown beside it only when a value is changed.
+What-if: ``forecasting.store.replan`` re-plans the stored run (its forecasts and the backtest
+errors behind each SKU's safety stock, table forecast_residuals) with the policy; at the run's own
+settings it reproduces the stored plan exactly (while settings, products, stock and order history
+are unchanged). A run made before schema 3 has no stored errors: its what-if sizes safety stock by
+the policy's fallback σ_d·√L (forecasting/policy.py) and the page says so. The stored plan stays the
+reference and the what-if is shown beside it once recomputed.
 """
 import warnings
 from datetime import timedelta
@@ -63,17 +65,20 @@ def history(con, sku: str, start) -> pl.DataFrame:
 
 
 @ui.cached
+def has_residuals(con, run_id: int) -> bool:
+    """Whether the run stored its backtest errors (runs made before schema 3 did not)."""
+    return bool(con.execute("select exists (select 1 from forecast_residuals where run_id = ?)",
+                            [run_id]).fetchall()[0][0])
+
+
+@ui.cached
 def what_if(con, run_id: int, service_level: float | None, lead_time_days: int | None) -> pl.DataFrame:
-    """policy.plan over the stored forecast of ``run_id`` (module docstring: σ fallback)."""
-    from forecasting import policy
-    from forecasting.run import Forecast
-    daily = run_forecasts.__wrapped__(con, run_id)
-    skus = con.sql("select sku, abc from restock_plan where run_id = ?", params=[run_id]).pl()
-    empty = pl.DataFrame(schema={"sku": pl.String, "date": pl.Date, "error": pl.Float64})
+    """The stored run re-planned (forecasting.store.replan; None keeps the run's own setting), with
+    the stored plan's columns (flags comma-separated)."""
+    from forecasting import policy, store
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", policy.StockUnknownWarning)
-        out = policy.plan(Forecast(daily, skus, empty, {}), con, service_level=service_level,
-                          lead_time_days=lead_time_days)
+        out = store.replan(con, run_id, service_level, lead_time_days)
     return out.with_columns(pl.col("flags").list.join(",")).select(PURCHASING)
 
 
@@ -179,9 +184,11 @@ def plan_section(con, run: dict, plan: pl.DataFrame, stock_known: bool) -> None:
              alt="Restock recommendations", column_config=plan_columns())
 
     with st.expander("What if: another service level or lead time", icon=":material/tune:"):
-        st.caption("Recomputed from the stored forecast by the same policy. The run does not store its backtest "
-                   "errors, so safety stock here uses the policy's σ_d·√L fallback and can differ from the stored "
-                   "plan even at equal settings.")
+        st.caption("Recomputed from the stored forecast and its backtest errors by the same policy: at the run's "
+                   "own settings it is the stored plan (while settings, products and stock are unchanged).")
+        if not has_residuals(run["run_id"]):
+            st.caption("This run has no stored backtest errors (made before they were kept, or too short a "
+                       "history), so safety stock here uses the policy's σ_d·√L fallback.")
         c1, c2 = st.columns(2)
         level = c1.slider("Service level (every SKU)", 0.80, 0.995, 0.95, 0.005, format="%.3f", key="wi_level")
         lead = c2.number_input("Lead time in days (every SKU)", 0, 180, 7, key="wi_lead")
@@ -189,9 +196,10 @@ def plan_section(con, run: dict, plan: pl.DataFrame, stock_known: bool) -> None:
             st.session_state["wi_args"] = (float(level), int(lead))
         args = st.session_state.get("wi_args")
         if args:
+            from forecasting.policy import BadSettings
             try:
                 alt = what_if(run["run_id"], *args)
-            except ValueError as e:
+            except BadSettings as e:
                 st.error(f"Cannot recompute: {e}")
                 return
             alt_order = alt.filter(pl.col("recommended_qty") > 0)

@@ -115,6 +115,10 @@ MIGRATIONS: list[list[str]] = [
             changed_at timestamp not null, key varchar not null, old_value varchar,
             new_value varchar, user_name varchar)""",
     ],
+    [  # 3: the backtest errors behind a plan run's safety stock (the Inventory what-if re-plans from them)
+        """create table if not exists forecast_residuals (
+            run_id integer not null, sku varchar not null, date date not null, error double)""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -7,8 +7,10 @@ Plan mode forecasts the next ``horizon`` days per SKU and prints the restock pla
 baseline_wape_7d, baseline_mase, skus}, "by_method", "by_abc", "run_id"} over the last ``horizon``
 days of history (definitions: forecasting.backtest). Both store the run in the warehouse
 (forecasting.store), so the app reads it without recomputing. ``--csv OUT`` writes the plan as a
-formula-safe CSV. Exit 2 with a one-line reason on bad input (nothing written), 1 on an internal
-error.
+formula-safe CSV. Exit 2 with a one-line reason on bad input (nothing written): a
+``policy.BadSettings`` (an argument, a setting or a product's value out of range), no order history
+(``run.NoHistory``), no warehouse file, or the warehouse held by another process. Any other exception
+is a programming error: "internal error: …" and exit 1.
 """
 from __future__ import annotations
 
@@ -37,14 +39,17 @@ def _args(argv):
 
 
 def _check(args) -> None:
+    from forecasting.policy import BadSettings
     if not 1 <= args.horizon <= 366:
-        raise ValueError(f"--horizon must be between 1 and 366 days, not {args.horizon}")
+        raise BadSettings(f"--horizon must be between 1 and 366 days, not {args.horizon}")
     if args.service_level is not None and not 0 < args.service_level < 1:
-        raise ValueError(f"--service-level must be strictly between 0 and 1 (e.g. 0.95), not {args.service_level}")
+        raise BadSettings(f"--service-level must be strictly between 0 and 1 (e.g. 0.95), not {args.service_level}")
     if args.lead_time is not None and args.lead_time < 0:
-        raise ValueError(f"--lead-time must be 0 days or more, not {args.lead_time}")
+        raise BadSettings(f"--lead-time must be 0 days or more, not {args.lead_time}")
     if args.backtest and (args.csv or args.service_level is not None or args.lead_time is not None):
-        raise ValueError("--backtest takes only --horizon and --db (no plan is made)")
+        raise BadSettings("--backtest takes only --horizon and --db (no plan is made)")
+    if args.csv and not Path(args.csv).parent.is_dir():
+        raise BadSettings(f"--csv: no folder {Path(args.csv).parent} to write {Path(args.csv).name} in")
     path = warehouse.db_path(args.db)
     if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: build one with `python -m data.demo` or load files")
@@ -67,7 +72,7 @@ def _run(con, args) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", policy.StockUnknownWarning)
         plan = policy.plan(f, con, service_level=args.service_level, lead_time_days=args.lead_time)
-    run_id = store.save_run(con, f, plan, "plan", args.service_level, args.user)
+    run_id = store.save_run(con, f, plan, "plan", args.service_level, args.user, args.lead_time)
     if args.csv:
         Path(args.csv).write_text(safe_csv(plan.with_columns(plan["flags"].list.join(","))), encoding="utf-8")
     acc = f.accuracy
@@ -99,22 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return 2 if e.code else 0
     from forecasting import run
+    from forecasting.policy import BadSettings
+    bad_input = (BadSettings, run.NoHistory, FileNotFoundError, warehouse.WarehouseBusy)
+    con = None
     try:
         _check(args)
         con = warehouse.connect(args.db)
-    except (ValueError, FileNotFoundError, warehouse.WarehouseBusy) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
         out = _run(con, args)
-    except (run.NoHistory, ValueError) as e:
+    except bad_input as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - one line, exit 1
         print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     finally:
-        con.close()
+        if con is not None:
+            con.close()
     if args.json:
         from forecasting.store import finite
         print(json.dumps(finite(out), ensure_ascii=False, indent=1, default=str, allow_nan=False))

@@ -18,9 +18,10 @@ Chosen design (one job per warehouse at a time):
    subprocess, niced (+10) and with its thread pools bounded (OMP/OpenBLAS/MKL/Polars threads
    = env ``STOREBOARD_FORECAST_THREADS``, default 1), so it cannot starve the web server. It
    fits and stores its run in the snapshot only. Stopped after :data:`TIMEOUT_S`.
-4. Import: the snapshot's last finished run (its forecast_runs fields, forecasts,
-   forecast_accuracy, restock_plan) is copied into the app's warehouse under the job's run_id
-   in **one transaction** that also sets status ``done``; readers see the previous run until
+4. Import: the snapshot's last finished run (its forecast_runs fields and its rows of
+   :data:`RUN_TABLES`: forecasts, forecast_accuracy, restock_plan, forecast_residuals) is
+   copied into the app's warehouse under the job's run_id (re-keyed) in **one transaction**
+   that also sets status ``done``; readers see the previous run until
    the commit, then the whole new one (``warehouse.version`` moves, page caches refresh). On any
    failure the row gets status ``failed`` and a one-line message (the CLI's last stderr line).
    The temporary directory is removed either way.
@@ -45,7 +46,7 @@ import duckdb
 from data import warehouse
 
 INPUTS = ("order_lines", "inventory", "products", "promotions", "settings")
-RUN_TABLES = ("forecasts", "forecast_accuracy", "restock_plan")
+RUN_TABLES = ("forecasts", "forecast_accuracy", "restock_plan", "forecast_residuals")
 RUN_FIELDS = ("finished_at", "kind", "horizon", "service_level", "params", "accuracy", "skus", "message")
 TIMEOUT_S = float(os.environ.get("STOREBOARD_FORECAST_TIMEOUT", 1800))
 ROOT = Path(__file__).resolve().parents[1]

@@ -61,18 +61,23 @@ COLUMNS = ("sku", "name", "abc", "on_hand", "on_order", "lead_time_days", "servi
            "days_of_cover", "flags")
 
 
+class BadSettings(ValueError):
+    """A user-facing input problem (a setting, a product's value, an override, a CLI argument), with a
+    one-line message saying what to fix; any other exception is a programming error."""
+
+
 class StockUnknownWarning(UserWarning):
     """The warehouse has no inventory snapshots: the plan forecasts but cannot size orders."""
 
 
 def _check_level(name: str, value) -> None:
     if not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a fraction strictly between 0 and 1 (e.g. 0.95 for 95%), not {value!r}")
+        raise BadSettings(f"{name} must be a fraction strictly between 0 and 1 (e.g. 0.95 for 95%), not {value!r}")
 
 
 def _check_days(name: str, value) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} must be a number of days, 0 or more, not {value!r}")
+        raise BadSettings(f"{name} must be a number of days, 0 or more, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class Settings:
         _check_days("setting low_stock_days", self.low_stock_days)
         _check_days("setting promo_cover_days", self.promo_cover_days)
         if not isinstance(self.service_levels, dict) or "C" not in self.service_levels:
-            raise ValueError("setting service_levels must map ABC classes to fractions, e.g. "
+            raise BadSettings("setting service_levels must map ABC classes to fractions, e.g. "
                              f'{{"A": 0.98, "B": 0.95, "C": 0.9}}, not {self.service_levels!r}')
         for k, v in self.service_levels.items():
             _check_level(f"setting service_levels[{k!r}]", v)
@@ -103,14 +108,14 @@ class Settings:
 
 
 def _check_products(skus: pl.DataFrame) -> None:
-    """Per-product values: negative lead time, pack size < 1 or negative MOQ → ValueError."""
+    """Per-product values: negative lead time, pack size < 1 or negative MOQ → BadSettings."""
     for col, bad, rule in [("lead_time_days", pl.col("lead_time_days") < 0, "0 or more days"),
                            ("pack_size", pl.col("pack_size") < 1, "1 or more units"),
                            ("moq", pl.col("moq") < 0, "0 or more units")]:
         if col in skus.columns:
             hit = skus.filter(bad)["sku"].sort().to_list()
             if hit:
-                raise ValueError(f"products.{col} must be {rule}; SKU(s) {', '.join(hit[:5])}"
+                raise BadSettings(f"products.{col} must be {rule}; SKU(s) {', '.join(hit[:5])}"
                                  f"{' …' if len(hit) > 5 else ''} have {col} out of range: fix them in the "
                                  "products file and upload it again")
 
