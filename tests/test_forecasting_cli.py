@@ -1,6 +1,7 @@
 """python -m forecasting: exit codes, JSON keys, stored runs, formula-safe CSV, and one end-to-end
 run on a demo warehouse."""
 import json
+import shutil
 
 import pytest
 
@@ -103,3 +104,61 @@ def test_demo_end_to_end(capsys, tmp_path):
     con.close()
     text = csv.read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("sku,") and len(text.splitlines()) == len(p["plan"]) + 1
+
+
+def test_internal_value_error_is_exit_1_not_bad_input(capsys, small_db, monkeypatch):
+    """A ValueError from inside the run is a programming error: exit 1, "internal error", one line."""
+    from forecasting import run as fc_run
+
+    def boom(*args, **kwargs):
+        raise ValueError("boom")
+    monkeypatch.setattr(fc_run, "forecast", boom)
+    for mode in ([], ["--backtest"]):
+        code, out, err = run(capsys, *mode, "--horizon", "14", "--db", small_db, "--json")
+        assert (code, out, err) == (1, "", "internal error: ValueError: boom\n")
+
+
+def test_bad_product_value_found_inside_the_run_is_exit_2(capsys, small_db, tmp_path):
+    """policy.BadSettings raised while planning (a product's pack size < 1) is bad input: exit 2 with
+    the policy's message, and no run is stored."""
+    path = tmp_path / "badpack.duckdb"
+    shutil.copy(small_db, path)
+    con = warehouse.connect(path)
+    con.execute("insert into products (sku, pack_size) values ('SLOW', 0)")
+    before = con.execute("select count(*) from forecast_runs").fetchall()[0][0]
+    con.close()
+    code, out, err = run(capsys, "--horizon", "14", "--db", str(path), "--json")
+    assert code == 2 and out == ""
+    assert err == ("error: products.pack_size must be 1 or more units; SKU(s) SLOW have pack_size out of range: "
+                   "fix them in the products file and upload it again\n")
+    con = warehouse.connect(path, read_only=True)
+    assert con.execute("select count(*) from forecast_runs").fetchall()[0][0] == before
+    con.close()
+
+
+def test_csv_into_a_missing_folder_is_exit_2_before_any_work(capsys, small_db, tmp_path):
+    target = tmp_path / "nope" / "plan.csv"
+    code, out, err = run(capsys, "--db", small_db, "--csv", str(target), "--json")
+    assert (code, out) == (2, "") and err == f"error: --csv: no folder {target.parent} to write plan.csv in\n"
+
+
+def test_lead_time_override_is_stored_and_replanned(capsys, small_db, tmp_path):
+    """--lead-time and --service-level are recorded with the run; store.replan with the run's own
+    settings gives back the stored plan (every numeric column to 1e-9)."""
+    from forecasting import store
+    from tests.test_forecasting_store import assert_same_plan
+    path = tmp_path / "lead.duckdb"
+    shutil.copy(small_db, path)
+    code, out, err = run(capsys, "--horizon", "14", "--lead-time", "9", "--service-level", "0.9", "--db", str(path),
+                         "--json")
+    assert code == 0, err
+    run_id = json.loads(out)["run_id"]
+    con = warehouse.connect(path)
+    params, level = con.execute("select params, service_level from forecast_runs where run_id = ?",
+                                [run_id]).fetchall()[0]
+    assert json.loads(params)["lead_time_days"] == 9 and level == 0.9
+    assert con.execute("select count(*) from forecast_residuals where run_id = ?", [run_id]).fetchall()[0][0] > 0
+    again = store.replan(con, run_id)
+    assert (again["lead_time_days"] == 9).all() and (again["service_level"] == 0.9).all()
+    assert_same_plan(again, con.sql("select * from restock_plan where run_id = ?", params=[run_id]).pl())
+    con.close()

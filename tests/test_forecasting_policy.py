@@ -254,7 +254,7 @@ def test_overrides_lead_time_and_service_level():
     ({"low_stock_days": -1}, "low_stock_days"),
 ])
 def test_bad_settings_rejected(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(policy.BadSettings, match=match):
         Settings(**kwargs)
 
 
@@ -268,7 +268,7 @@ def test_bad_settings_rejected(kwargs, match):
     ({}, {"service_level": 0}, "strictly between 0 and 1"),
 ])
 def test_bad_inputs_rejected(row, kw, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(policy.BadSettings, match=match):
         run(skus([{"sku": "X", **row}]), daily({"X": 1}), **kw)
 
 
@@ -280,7 +280,7 @@ def test_settings_from_warehouse(tmp_db):
     s = Settings.from_warehouse(con)
     assert s.review_period_days == 14 and s.service_levels["B"] == 0.97
     warehouse.set_setting(con, "default_lead_time_days", -2)
-    with pytest.raises(ValueError, match="default_lead_time_days"):
+    with pytest.raises(policy.BadSettings, match="default_lead_time_days"):
         Settings.from_warehouse(con)
     con.close()
 

@@ -1,0 +1,145 @@
+"""forecasting.store: a plan run keeps its backtest errors (forecast_residuals, schema 3), and
+store.replan re-plans a stored run exactly as it was planned; a run stored before schema 3 has no
+errors and re-plans with the policy's fallback σ_d·√L."""
+import json
+import shutil
+import statistics
+import warnings
+from datetime import timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import norm
+
+from data import warehouse
+from forecasting import policy, run, store
+from tests.test_forecasting_policy import T, _run, _shop
+
+NUMERIC = [c for c in policy.COLUMNS if c not in ("sku", "name", "abc", "order_by", "flags")]
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_file, tmp_path_factory):
+    """One plan run on a copy of the demo warehouse, made in-process: (con, Forecast, plan, run_id)."""
+    path = tmp_path_factory.mktemp("store") / "demo.duckdb"
+    shutil.copy(demo_file, path)
+    con = warehouse.connect(path)
+    f = run.forecast(con, 28)
+    plan = policy.plan(f, con)
+    run_id = store.save_run(con, f, plan, "plan")
+    yield con, f, plan, run_id
+    con.close()
+
+
+def stored_plan(con, run_id: int) -> pl.DataFrame:
+    return con.sql("select * from restock_plan where run_id = ? order by sku", params=[run_id]).pl()
+
+
+def assert_same_plan(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """Same SKUs, every numeric column to 1e-9 (nulls in the same places), the rest equal."""
+    got = got.with_columns(pl.col("flags").list.join(",")) if got["flags"].dtype == pl.List(pl.String) else got
+    want = want.with_columns(pl.col("flags").list.join(",")) if want["flags"].dtype == pl.List(pl.String) else want
+    got, want = got.sort("sku"), want.sort("sku")
+    assert got["sku"].to_list() == want["sku"].to_list()
+    for c in ("name", "abc", "order_by", "flags"):
+        assert got[c].to_list() == want[c].to_list(), c
+    for c in NUMERIC:
+        a, b = got[c].cast(pl.Float64), want[c].cast(pl.Float64)
+        assert a.is_null().to_list() == b.is_null().to_list(), c
+        assert np.allclose(a.drop_nulls().to_numpy(), b.drop_nulls().to_numpy(), rtol=0, atol=1e-9), c
+
+
+def test_plan_run_stores_its_residuals_backtest_none(demo_run):
+    con, f, _, run_id = demo_run
+    rows = con.sql("select sku, date, error from forecast_residuals where run_id = ? order by sku, date",
+                   params=[run_id]).pl()
+    want = f.residuals.sort("sku", "date")
+    assert rows.height == want.height > 0
+    assert rows.schema == pl.Schema({"sku": pl.String, "date": pl.Date, "error": pl.Float64})
+    assert rows.equals(want)  # bit for bit
+    # at most one error per SKU and holdout day (28), as many SKUs as have an in-stock holdout day
+    assert rows.group_by("sku").len()["len"].max() <= 28
+    bt = store.save_run(con, f, None, "backtest")
+    assert con.execute("select count(*) from forecast_residuals where run_id = ?", [bt]).fetchall()[0][0] == 0
+    assert json.loads(con.execute("select params from forecast_runs where run_id = ?", [run_id]).fetchall()[0][0]
+                      )["lead_time_days"] is None
+
+
+def test_replan_at_the_runs_settings_is_the_stored_plan(demo_run):
+    con, _, plan, run_id = demo_run
+    again = store.replan(con, run_id)
+    assert_same_plan(again, stored_plan(con, run_id))
+    assert_same_plan(again, plan)
+
+
+def test_replan_with_another_lead_time_uses_the_stored_errors(demo_run):
+    con, f, _, run_id = demo_run
+    got = store.replan(con, run_id, lead_time_days=12)
+    assert_same_plan(got, policy.plan(f, con, lead_time_days=12))  # the in-memory run, not the stored one
+    assert (got["lead_time_days"] == 12).all()
+    # by hand for the SKU with the most residual days: σ_L = sd (ddof 1) of the 12-day sums of errors
+    # over windows whose first and last days are residual days (days missing inside count as 0)
+    sku = f.residuals.group_by("sku").len().sort("len", "sku", descending=[True, False])["sku"][0]
+    r = f.residuals.filter(pl.col("sku") == sku).sort("date")
+    first, last = r["date"].min(), r["date"].max()
+    n = (last - first).days + 1
+    err, present = np.zeros(n), np.zeros(n, dtype=bool)
+    idx = np.array([(d - first).days for d in r["date"].to_list()])
+    err[idx], present[idx] = r["error"].to_numpy(), True
+    sums = [err[i:i + 12].sum() for i in range(n - 11) if present[i] and present[i + 11]]
+    assert len(sums) >= policy.MIN_WINDOWS
+    row = got.filter(pl.col("sku") == sku).to_dicts()[0]
+    abc = f.skus.filter(pl.col("sku") == sku)["abc"][0]
+    assert row["service_level"] == {"A": 0.98, "B": 0.95}.get(abc, 0.90)
+    assert row["safety_stock"] == pytest.approx(max(0.0, norm.ppf(row["service_level"]) * statistics.stdev(sums)),
+                                                rel=1e-9)
+
+
+def test_cli_records_its_overrides_and_replan_keeps_them(demo_run):
+    con, f, _, _ = demo_run
+    plan = policy.plan(f, con, service_level=0.9, lead_time_days=9)
+    run_id = store.save_run(con, f, plan, "plan", 0.9, lead_time_days=9)
+    again = store.replan(con, run_id)
+    assert (again["lead_time_days"] == 9).all() and (again["service_level"] == 0.9).all()
+    assert_same_plan(again, stored_plan(con, run_id))
+
+
+def test_schema_2_warehouse_migrates_and_its_old_run_falls_back(tmp_path):
+    """A warehouse at schema 2 with a plan run stored then (no residuals) opens at schema 3; the
+    run re-plans with σ_d·√L, σ_d = sd of K's daily units (2, 4, 2, 4, …; 29 in-stock days)."""
+    path = tmp_path / "old.duckdb"
+    raw = duckdb.connect(str(path))
+    raw.execute("create table schema_migrations (version integer primary key, applied_at timestamp)")
+    for version, statements in enumerate(warehouse.MIGRATIONS[:2], start=1):
+        for s in statements:
+            raw.execute(s)
+        raw.execute("insert into schema_migrations values (?, current_timestamp)", [version])
+    _shop(raw)
+    old = _run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", policy.StockUnknownWarning)
+        plan = policy.plan(old, raw)
+    raw.execute("""insert into forecast_runs (run_id, created_at, finished_at, kind, horizon, params, skus, status)
+                   values (1, now(), now(), 'plan', 28, ?, 4, 'done')""",
+                [json.dumps({"as_of": (T - timedelta(days=1)).isoformat()})])
+    raw.register("d", old.daily.with_columns(run_id=pl.lit(1)).to_arrow())
+    raw.execute("insert into forecasts by name select * from d")
+    policy.store_plan(raw, 1, plan)
+    raw.close()
+
+    con = warehouse.connect(path)
+    assert con.execute("select max(version) from schema_migrations").fetchall()[0][0] == warehouse.SCHEMA_VERSION == 3
+    assert con.execute("select count(*) from forecast_residuals").fetchall()[0][0] == 0
+    assert con.execute("select count(*) from order_lines").fetchall()[0][0] == 32  # data untouched
+    again = store.replan(con, 1)
+    assert_same_plan(again, stored_plan(con, 1))
+    k = again.filter(pl.col("sku") == "K").to_dicts()[0]
+    sd_k = statistics.stdev([2.0 if i % 2 == 0 else 4.0 for i in range(29)])
+    assert k["safety_stock"] == pytest.approx(norm.ppf(0.98) * sd_k * 2, rel=1e-12)  # L = 4: √4 = 2
+    k10 = store.replan(con, 1, 0.95, 10).filter(pl.col("sku") == "K").to_dicts()[0]
+    assert k10["safety_stock"] == pytest.approx(norm.ppf(0.95) * sd_k * np.sqrt(10), rel=1e-12)
+    with pytest.raises(LookupError, match="not a finished plan run"):
+        store.load_forecast(con, 2)
+    con.close()
