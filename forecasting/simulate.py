@@ -18,9 +18,10 @@ same in money when unit costs are given); orders placed = SKU-days with an order
 whole units (rounded up); MOQ and pack sizes are not simulated (no policy gets them).
 
 Policies:
-- :class:`RuleOfThumb` — the manuals' rule: every day, when cover = position / average daily sales
-  of the trailing 30 days ≤ ``trigger_days`` (3), order ``order_days`` (15) days of that average.
-  Cover is read on the position (stock plus on order) so an order in transit is not ordered again.
+- :class:`RuleOfThumb` — the manuals' rule: every day (or every ``review_period_days``), when
+  cover = position / average daily sales of the trailing 30 days ≤ ``trigger_days`` (3), order
+  ``order_days`` (15) days of that average. Cover is read on the position (stock plus on order) so
+  an order in transit is not ordered again.
 - :class:`ForecastPolicy` — ours (forecasting/policy.py's formulas): every R days, forecast the
   daily rate with ``forecasting.models.MovingAverage`` refit on the trailing history; safety stock
   z·σ_L with σ_L the standard deviation of the L-day forecast errors of that trailing-mean forecast
@@ -60,10 +61,13 @@ class RuleOfThumb:
     trigger_days: float = 3.0
     order_days: float = 15.0
     window: int = 30
+    review_period_days: int = 1
     name: str = "rule of thumb"
 
     def order(self, t: int, start: int, demand: np.ndarray, cs: np.ndarray, position: np.ndarray,
               lead: np.ndarray) -> np.ndarray:
+        if (t - start) % self.review_period_days:
+            return np.zeros(len(position))
         avg = _trailing_mean(cs, t, self.window)
         due = (avg > 0) & (position <= self.trigger_days * avg)
         return np.where(due, np.ceil(self.order_days * avg - 1e-9), 0.0)
@@ -211,20 +215,23 @@ def tune_trigger(target: float, demand, lead_time, initial_stock, start: int, wa
     return replace(rule, trigger_days=best_t), best
 
 
-SERVICE_GRID = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+SERVICE_GRID = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 TRIGGER_GRID = (3, 5, 7, 10, 14, 18, 22, 26, 30, 40, 50)
 
 
 def compare(demand, lead_time, initial_stock, start: int, warmup: int = 0, unit_cost=None,
             service_level: float = 0.95, review_period_days: int = 7) -> dict:
-    """Matched-service comparison: ours at ``service_level``, the rule as written, the rule tuned to
-    our fill rate, and inventory-vs-fill-rate curves (ours over SERVICE_GRID, the rule over TRIGGER_GRID)."""
+    """Matched-service comparison at one review cadence (both policies look every
+    ``review_period_days``): ours at ``service_level``, the rule as written, the rule tuned to our
+    fill rate, and inventory-vs-fill-rate curves (ours over SERVICE_GRID, the rule over TRIGGER_GRID)."""
     args = (demand, lead_time, initial_stock, start, warmup, unit_cost)
-    ours = simulate(ForecastPolicy(service_level, review_period_days), *args)
-    written = simulate(RuleOfThumb(), *args)
-    rule, tuned = tune_trigger(ours.fill_rate, *args)
-    curve = [{**simulate(ForecastPolicy(s, review_period_days), *args).row(), "policy": "forecast policy",
+    R = review_period_days
+    ours = simulate(ForecastPolicy(service_level, R), *args)
+    base = RuleOfThumb(review_period_days=R)
+    written = simulate(base, *args)
+    rule, tuned = tune_trigger(ours.fill_rate, *args, rule=base)
+    curve = [{**simulate(ForecastPolicy(s, R), *args).row(), "policy": "forecast policy",
               "setting": f"service level {s:g}"} for s in SERVICE_GRID]
-    curve += [{**simulate(RuleOfThumb(float(g)), *args).row(), "policy": "rule of thumb",
+    curve += [{**simulate(replace(base, trigger_days=float(g)), *args).row(), "policy": "rule of thumb",
                "setting": f"trigger {g} d"} for g in TRIGGER_GRID]
     return {"ours": ours, "written": written, "tuned": tuned, "tuned_trigger": rule.trigger_days, "curve": curve}

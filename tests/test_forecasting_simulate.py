@@ -137,7 +137,7 @@ def test_matched_service_comparison():
     assert c["written"].fill_rate < c["ours"].fill_rate
     ours = [r for r in c["curve"] if r["policy"] == "forecast policy"]
     rule = [r for r in c["curve"] if r["policy"] == "rule of thumb"]
-    assert len(ours) == 8 and len(rule) == 11
+    assert len(ours) == 9 and len(rule) == 11
     # more service costs more stock along both curves
     assert [r["avg_on_hand"] for r in ours] == sorted(r["avg_on_hand"] for r in ours)
     assert [r["fill_rate"] for r in rule] == sorted(r["fill_rate"] for r in rule)
@@ -169,3 +169,25 @@ def test_moving_average_is_the_trailing_mean_on_uncensored_history():
     for t in (5, 28, 60, 90):
         assert np.allclose(MovingAverage(28).fit(y[:, :t]).predict(1)[:, 0], _trailing_mean(cs, t, 28))
         assert np.allclose(_trailing_mean(cs, t, 28), y[:, max(t - 28, 0):t].mean(axis=1))
+
+
+def test_rule_reviewed_every_r_days_orders_only_on_review_days():
+    demand, lead, init = _shop(n=40)
+    args = (demand, lead, init, 120, 28)
+    daily, weekly = simulate(RuleOfThumb(10), *args), simulate(RuleOfThumb(10, review_period_days=7), *args)
+    days = np.nonzero(weekly.ordered.sum(axis=0))[0]
+    assert len(days) > 10 and (days % 7 == 0).all()         # review days: start, start + 7, …
+    assert (np.nonzero(daily.ordered.sum(axis=0))[0] % 7 != 0).any()
+    assert simulate(RuleOfThumb(10, review_period_days=1), *args).avg_on_hand == daily.avg_on_hand
+    # at the same trigger, looking once a week serves less than looking every day
+    assert weekly.fill_rate < daily.fill_rate
+
+
+def test_comparison_is_at_one_cadence():
+    demand, lead, init = _shop(n=40)
+    c = compare(demand, lead, init, 120, 28, review_period_days=1)
+    assert c["written"].avg_on_hand == simulate(RuleOfThumb(), demand, lead, init, 120, 28).avg_on_hand
+    w = compare(demand, lead, init, 120, 28, review_period_days=7)
+    assert w["written"].avg_on_hand == simulate(RuleOfThumb(review_period_days=7), demand, lead, init, 120,
+                                                28).avg_on_hand
+    assert abs(w["tuned"].fill_rate - w["ours"].fill_rate) < 0.005
