@@ -41,7 +41,7 @@ def assert_same_plan(got: pl.DataFrame, want: pl.DataFrame) -> None:
     """Same SKUs, every numeric column to 1e-9 (nulls in the same places), the rest equal."""
     got = got.with_columns(pl.col("flags").list.join(",")) if got["flags"].dtype == pl.List(pl.String) else got
     want = want.with_columns(pl.col("flags").list.join(",")) if want["flags"].dtype == pl.List(pl.String) else want
-    got, want = got.sort("sku"), want.sort("sku")
+    got, want = (x.with_columns(pl.col("order_by").cast(pl.Date)).sort("sku") for x in (got, want))  # AppTest: datetimes
     assert got["sku"].to_list() == want["sku"].to_list()
     for c in ("name", "abc", "order_by", "flags"):
         assert got[c].to_list() == want[c].to_list(), c
@@ -49,6 +49,18 @@ def assert_same_plan(got: pl.DataFrame, want: pl.DataFrame) -> None:
         a, b = got[c].cast(pl.Float64), want[c].cast(pl.Float64)
         assert a.is_null().to_list() == b.is_null().to_list(), c
         assert np.allclose(a.drop_nulls().to_numpy(), b.drop_nulls().to_numpy(), rtol=0, atol=1e-9), c
+
+
+def window_sums(residuals: pl.DataFrame, sku: str, L: int) -> list[float]:
+    """By hand: the L-day sums of one SKU's errors over every window whose first and last days are
+    residual days (days missing inside count as 0): σ_L's sample (forecasting.policy)."""
+    r = residuals.filter(pl.col("sku") == sku).sort("date")
+    first = r["date"].min()
+    n = (r["date"].max() - first).days + 1
+    err, present = np.zeros(n), np.zeros(n, dtype=bool)
+    idx = np.array([(d - first).days for d in r["date"].to_list()])
+    err[idx], present[idx] = r["error"].to_numpy(), True
+    return [float(err[i:i + L].sum()) for i in range(n - L + 1) if present[i] and present[i + L - 1]]
 
 
 def test_plan_run_stores_its_residuals_backtest_none(demo_run):
@@ -82,13 +94,7 @@ def test_replan_with_another_lead_time_uses_the_stored_errors(demo_run):
     # by hand for the SKU with the most residual days: σ_L = sd (ddof 1) of the 12-day sums of errors
     # over windows whose first and last days are residual days (days missing inside count as 0)
     sku = f.residuals.group_by("sku").len().sort("len", "sku", descending=[True, False])["sku"][0]
-    r = f.residuals.filter(pl.col("sku") == sku).sort("date")
-    first, last = r["date"].min(), r["date"].max()
-    n = (last - first).days + 1
-    err, present = np.zeros(n), np.zeros(n, dtype=bool)
-    idx = np.array([(d - first).days for d in r["date"].to_list()])
-    err[idx], present[idx] = r["error"].to_numpy(), True
-    sums = [err[i:i + 12].sum() for i in range(n - 11) if present[i] and present[i + 11]]
+    sums = window_sums(f.residuals, sku, 12)
     assert len(sums) >= policy.MIN_WINDOWS
     row = got.filter(pl.col("sku") == sku).to_dicts()[0]
     abc = f.skus.filter(pl.col("sku") == sku)["abc"][0]

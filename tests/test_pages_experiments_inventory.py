@@ -14,9 +14,11 @@ from statsmodels.stats.proportion import proportion_effectsize, proportions_ztes
 from streamlit.testing.v1 import AppTest
 
 from data import warehouse
-from forecasting import jobs
+from forecasting import jobs, policy, store
+from forecasting.run import Forecast
 from metrics import experiments, stock
 from tests.conftest import ROOT
+from tests.test_forecasting_store import assert_same_plan, window_sums
 
 EXP = "app_pages/experiments.py"
 INV = "app_pages/inventory.py"
@@ -287,7 +289,14 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
     assert metrics["Units to order"] == f"{to_order['recommended_qty'].sum():,.0f}"
     assert len(at.get("plotly_chart")) == 1  # the per-SKU forecast with its history
 
-    # what-if: 98% everywhere, 10 days of lead time, recomputed from the stored forecast
+    # the job copied the run's backtest errors: re-planned at its own settings it is the stored plan
+    res = con.sql("select sku, date, error from forecast_residuals where run_id = ? order by sku, date",
+                  params=[run["run_id"]]).pl()
+    assert res.height > 0 and set(res["sku"]) == {"SKU-A", "SKU-B", "SKU-C", "SKU-D"}
+    assert_same_plan(store.replan(con, run["run_id"]), plan)
+
+    # what-if: 98% everywhere, 10 days of lead time, recomputed from the stored forecast and errors
+    assert not any("no stored backtest errors" in c.value for c in at.caption)
     at.slider(key="wi_level").set_value(0.98)
     at.number_input(key="wi_lead").set_value(10)
     at.button(key="wi_go").click().run()
@@ -297,7 +306,29 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
     for r in alt.iter_rows(named=True):
         lead = fc.filter(pl.col("sku") == r["sku"]).head(10)["p50"].sum()
         assert r["forecast_lead_time"] == pytest.approx(lead, rel=1e-9)
-    # safety stock by the policy's fallback z·σ_d·√L, σ_d = sd of daily units on in-stock days
+    stored_fc = Forecast(fc, plan.select("sku", "abc"), res, {}, date(2026, 10, 28))
+    assert_same_plan(alt, policy.plan(stored_fc, con, service_level=0.98, lead_time_days=10))
+    for r in alt.iter_rows(named=True):  # σ_L of the 10-day error sums, by hand
+        sums = window_sums(res, r["sku"], 10)
+        assert len(sums) >= policy.MIN_WINDOWS
+        assert r["safety_stock"] == pytest.approx(max(0.0, stats.norm.ppf(0.98) * np.std(sums, ddof=1)), rel=1e-9)
+
+    # a run stored before schema 3 (the same run without its errors): the what-if says it falls back
+    # to z·σ_d·√L, σ_d = sd of daily units on in-stock days
+    old = rows(con, """insert into forecast_runs (created_at, finished_at, kind, horizon, params, accuracy, skus,
+                                                  status)
+                       select created_at, finished_at, kind, horizon, params, accuracy, skus, status
+                       from forecast_runs where run_id = ? returning run_id""", [run["run_id"]])[0][0]
+    for t in ("forecasts", "restock_plan"):
+        con.execute(f"insert into {t} select cast(? as integer), * exclude (run_id) from {t} where run_id = ?", [old, run["run_id"]])
+    at = page(INV)
+    assert any(f"Forecast run #{old} made" in c.value for c in at.caption)
+    assert any("no stored backtest errors" in c.value and "σ_d·√L fallback" in c.value for c in at.caption)
+    at.slider(key="wi_level").set_value(0.98)
+    at.number_input(key="wi_lead").set_value(10)
+    at.button(key="wi_go").click().run()
+    assert not at.exception
+    alt = frame(at, 2).sort("sku")
     units = pl.from_arrow(con.sql("""select sku, cast(ordered_at as date) as d, sum(quantity) as q from order_lines
                                      group by all""").arrow())
     days = pl.DataFrame({"d": pl.date_range(date(2024, 10, 29), date(2026, 10, 28), eager=True)})
