@@ -86,3 +86,14 @@ def test_global_model_learns_weekly_pattern_and_ignores_censored_days():
         assert p50[i, weekend].mean() > 2.5 * p50[i, ~weekend].mean()
         assert p50[i, ~weekend].mean() == pytest.approx(2 * level, rel=0.35)
     assert (p90 >= p50).all()
+
+
+def test_gbm_threads_follow_the_environment(monkeypatch):
+    """The app's background job bounds OpenMP threads with OMP_NUM_THREADS; the model must not
+    override that with its own default (a 2-thread fit beside a busy core ran 10× slower)."""
+    from forecasting.models import GlobalGBM
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert GlobalGBM().threads == 1
+    assert GlobalGBM(threads=3).threads == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert GlobalGBM().threads == 2
