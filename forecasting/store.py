@@ -6,12 +6,13 @@ figures per SKU), ``restock_plan`` rows and ``forecast_residuals``, all in one t
 sees the previous run until the commit, then the whole new one.
 
 ``forecast_residuals`` (schema 3) keeps, for plan runs only, the backtest errors behind each SKU's
-safety stock (``Forecast.residuals``: sku, date, error = forecast − actual in units, one row per
-in-stock holdout day of the chosen method, i.e. at most ``horizon`` rows per SKU, as many as the
-run's ``forecasts``); backtest runs store none. With them, :func:`replan` re-plans a stored run
-exactly as it was planned (σ_L from the same errors). A run stored before schema 3 has none, and
-its re-plan sizes safety stock by the policy's fallback σ_d·√L. A plan run's ``params`` also record
-the ``lead_time_days`` override it was planned with (null = per product).
+safety stock: ``Forecast.residuals`` as it is (sku, date, error = forecast − actual in units, one
+row per SKU and in-stock backtest day of its chosen method: a few backtest windows of ``horizon``
+days per SKU, the same order of size as the run's ``forecasts``); backtest runs store none. With
+them, :func:`replan` re-plans a stored run exactly as it was planned (σ_L from the same errors). A
+run stored before schema 3 has none, and its re-plan sizes safety stock by the policy's fallback
+σ_d·√L. A plan run's ``params`` also record the ``lead_time_days`` override it was planned with
+(null = per product).
 """
 from __future__ import annotations
 
