@@ -32,7 +32,8 @@ class NoHistory(ValueError):
 class Forecast:
     daily: pl.DataFrame      # sku, date, p50, p90, method (the next ``horizon`` days; empty for a backtest)
     skus: pl.DataFrame       # sku, method, abc, wape, mase, history_days, actual_units, forecast_units
-    residuals: pl.DataFrame  # sku, date, error = forecast − actual of the chosen method, in-stock holdout days
+    residuals: pl.DataFrame  # sku, date, error = forecast − actual of the chosen method, in-stock days of all
+                             # backtest windows (selection windows and holdout)
     accuracy: dict           # {"overall", "by_method", "by_abc", "candidates"}
     as_of: date | None = None
     horizon: int = 28
@@ -98,11 +99,8 @@ def forecast(con: duckdb.DuckDBPyConnection, horizon: int = 28, as_of: date | No
         per_sku = stats
         evaluable = bt.observed_days(p, hold) >= 1
         accuracy = _accuracy(p, hold, folds[hold], stats, chosen, abc, evaluable)
-        err = np.where(ho.mask, fh - ho.a, np.nan)
+        residuals = _residuals(p, {o: _pick(folds[o], chosen) for o in sel + [hold]}, h)
         dates = np.array(p.dates(hold, hold + h), dtype="datetime64[D]")
-        rows, cols = np.nonzero(evaluable[:, None] & ho.mask)
-        residuals = pl.DataFrame({"sku": np.array(p.skus, dtype=object)[rows].astype(str),
-                                  "date": dates[cols], "error": err[rows, cols]}).cast({"date": pl.Date})
         rr, cc = np.nonzero(np.broadcast_to(evaluable[:, None], fh.shape))
         hold_frame = pl.DataFrame({"sku": np.array(p.skus, dtype=object)[rr].astype(str), "date": dates[cc],
                                    "forecast": fh[rr, cc], "actual": ho.a[rr, cc], "in_stock": ho.mask[rr, cc],
@@ -121,6 +119,21 @@ def forecast(con: duckdb.DuckDBPyConnection, horizon: int = 28, as_of: date | No
     return Forecast(daily, sku_frame, residuals, accuracy, as_of, h, hold_frame,
                     {"horizon": h, "as_of": as_of.isoformat(), "gbm": gbm,
                      "holdout_start": p.dates(hold, hold + 1)[0].isoformat() if hold >= 1 else None})
+
+
+def _residuals(p: bt.Panel, chosen_by_origin: dict[int, np.ndarray], h: int) -> pl.DataFrame:
+    """Errors (forecast − actual) of each SKU's chosen method on the in-stock days of every backtest
+    window (the selection windows and the holdout: 3·h contiguous days), where the SKU had history
+    before the window's origin."""
+    parts = []
+    for o, f in sorted(chosen_by_origin.items()):
+        ho = bt.holdout(p, o, f)
+        ok = (bt.observed_days(p, o) >= 1)[:, None] & ho.mask
+        rows, cols = np.nonzero(ok)
+        dates = np.array(p.dates(o, o + h), dtype="datetime64[D]")
+        parts.append(pl.DataFrame({"sku": np.array(p.skus, dtype=object)[rows].astype(str), "date": dates[cols],
+                                   "error": (f - ho.a)[rows, cols]}))
+    return pl.concat(parts).cast({"date": pl.Date, "error": pl.Float64}).sort("sku", "date")
 
 
 def _accuracy(p: bt.Panel, hold: int, candidates: dict[str, np.ndarray], stats: dict, chosen: np.ndarray,

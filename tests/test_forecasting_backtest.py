@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 from data import warehouse
@@ -73,11 +74,27 @@ def test_pooled_figures_match_pandas(run):
 
 
 def test_residuals_are_forecast_minus_actual_on_in_stock_days(run):
-    _, fc = run
+    con, fc = run
+    holdout_start = fc.holdout["date"].min()
     ho = fc.holdout.filter("in_stock")
     joined = ho.join(fc.residuals, on=["sku", "date"])
-    assert joined.height == fc.residuals.height == ho.height
+    assert joined.height == ho.height == fc.residuals.filter(pl.col("date") >= holdout_start).height
     assert np.allclose(joined["error"], joined["forecast"] - joined["actual"])
+    # before the holdout: the two selection windows of H days each, with the chosen method's forecast
+    # from each window's origin. FAST chose the moving average (mean of the last 28 in-stock days).
+    assert fc.skus.filter(pl.col("sku") == "FAST")["method"].item() == "moving_average"
+    lines = con.sql("select cast(ordered_at as date) as d, sum(quantity) as q from order_lines "
+                    "where sku = 'FAST' group by 1").df()
+    sold = {pd.Timestamp(d).date(): q for d, q in zip(lines["d"], lines["q"])}
+    days = [START + timedelta(days=k) for k in range(DAYS)]
+    y = pd.Series([sold.get(d, 0.0) for d in days], index=days)
+    want = {}
+    for o in (DAYS - 3 * H, DAYS - 2 * H):  # the origins of the selection windows
+        f = y.iloc[o - 28:o].mean()
+        for k in range(H):
+            want[days[o + k]] = f - y.iloc[o + k]
+    got = fc.residuals.filter((pl.col("sku") == "FAST") & (pl.col("date") < holdout_start))
+    assert dict(got.select("date", "error").iter_rows()) == pytest.approx(want)
 
 
 def test_future_forecast_and_short_histories(run):
