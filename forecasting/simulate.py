@@ -28,6 +28,11 @@ Policies:
   at every daily origin of the last ``error_days`` days (falling back to σ_d·√L, σ_d over the
   trailing window, with fewer than ``policy.MIN_WINDOWS`` origins); order up to
   rate·(L + R) + safety stock.
+- :class:`OrderUpTo` — order up to given levels (SKUs × days; NaN = no order that day). With
+  :func:`refits` and :func:`plan_levels` it replays the product itself: ``forecasting.run.forecast``
+  refitted every ``refit_days`` on the warehouse's history up to the day before, and
+  ``forecasting.policy``'s order-up-to level (its forecast over L + R + safety stock from the
+  backtest errors) on each review day.
 """
 from __future__ import annotations
 
@@ -124,6 +129,67 @@ class ForecastPolicy:
         ss = np.maximum(norm.ppf(self.service_level) * self.sigma_lead_time(cs, t, lead), 0.0)
         up_to = rate * (lead + R) + ss
         return np.maximum(np.ceil(up_to - position - 1e-9), 0.0)
+
+
+@dataclass(frozen=True)
+class OrderUpTo:
+    """Order up to ``levels[:, t]`` (units; NaN = no order) on each day t."""
+    levels: np.ndarray = field(repr=False)
+    name: str = "order up to"
+
+    def order(self, t: int, start: int, demand: np.ndarray, cs: np.ndarray, position: np.ndarray,
+              lead: np.ndarray) -> np.ndarray:
+        u = self.levels[:, t]
+        return np.where(np.isnan(u), 0.0, np.maximum(np.ceil(np.nan_to_num(u) - position - 1e-9), 0.0))
+
+
+def refits(con, first_day, start: int, days: int, refit_days: int = 7, horizon: int = 28,
+           gbm: dict | None = None, log=None) -> dict[int, tuple]:
+    """The forecast runs a replay of the product uses: day t → (run.forecast as of the day before
+    t, policy.sigma_daily then) for t = start, start + refit_days, … < days (day 0 = ``first_day``)."""
+    from datetime import timedelta
+
+    from forecasting import policy, run
+    out = {}
+    for t in range(start, days, refit_days):
+        as_of = first_day + timedelta(days=t - 1)
+        out[t] = (run.forecast(con, horizon, as_of=as_of, gbm=gbm), policy.sigma_daily(con, as_of))
+        if log:
+            log(f"plan replay: forecast as of {as_of} ({out[t][0].skus.height} SKUs)")
+    return out
+
+
+def plan_levels(con, skus: list[str], first_day, start: int, days: int, fits: dict[int, tuple],
+                review_period_days: int, service_levels: tuple[float, ...],
+                lead_time_days: int | None = None) -> dict[float, np.ndarray]:
+    """The product's order-up-to levels (SKUs × days, per service level) for a replay: on each
+    review day t (every ``review_period_days`` from ``start``), policy.compute's order_up_to with
+    today = t on the latest of ``fits`` (:func:`refits`) made for a day ≤ t; NaN on other days and
+    for SKUs that run does not forecast. Products' lead times apply unless ``lead_time_days``
+    overrides them; stock levels are not needed (the replay knows the position)."""
+    import warnings
+    from datetime import timedelta
+
+    import polars as pl
+
+    from forecasting import policy
+    index = {k: i for i, k in enumerate(skus)}
+    settings = policy.Settings(review_period_days=review_period_days)
+    products = pl.DataFrame({"sku": skus}, schema={"sku": pl.String}).join(
+        con.sql("select sku, name, lead_time_days, moq, pack_size from products").pl(), on="sku", how="left")
+    promotions = con.sql("select sku, start_date from promotions").pl()
+    out = {s: np.full((len(skus), days), np.nan) for s in service_levels}
+    for t in range(start, days, review_period_days):
+        fc, sigma = fits[max(k for k in fits if k <= t)]
+        rows = products.join(fc.skus.select("sku", "abc"), on="sku")
+        for s in service_levels:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", policy.StockUnknownWarning)
+                plan = policy.compute(rows, fc.daily, fc.residuals, sigma, None, promotions, settings,
+                                      first_day + timedelta(days=t), s, lead_time_days)
+            i = plan["sku"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
+            out[s][i, t] = plan["order_up_to"].to_numpy()
+    return out
 
 
 @dataclass

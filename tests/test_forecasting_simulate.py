@@ -191,3 +191,62 @@ def test_comparison_is_at_one_cadence():
     assert w["written"].avg_on_hand == simulate(RuleOfThumb(review_period_days=7), demand, lead, init, 120,
                                                 28).avg_on_hand
     assert abs(w["tuned"].fill_rate - w["ours"].fill_rate) < 0.005
+
+
+def test_order_up_to_hand_trace():
+    from forecasting.simulate import OrderUpTo
+    # one SKU, L = 1, initial stock 3, history day 0; levels on days 1–4: 5, none, 6, none.
+    #   day 1: pos 3 → order 2 (due day 2); demand 2 → 1
+    #   day 2: no review; receive 2 → 3; demand 4: serve 3, lose 1 → 0
+    #   day 3: pos 0 → order 6 (due day 4); demand 0 → 0
+    #   day 4: no review; receive 6; demand 1 → 5
+    levels = np.array([[np.nan, 5, np.nan, 6, np.nan]])
+    r = simulate(OrderUpTo(levels), [[0, 2, 4, 0, 1]], 1, 3, start=1)
+    assert r.ordered[0].tolist() == [2, 0, 6, 0]
+    assert r.on_hand[0].tolist() == [1, 0, 0, 5]
+    assert r.fill_rate == pytest.approx(6 / 7) and r.stockout_days == 1
+
+
+def test_plan_levels_are_the_products_plan_on_each_review_day():
+    """plan_levels refits forecasting.run.forecast as of the day before and takes policy.compute's
+    order-up-to on review days only; other days and unknown SKUs are NaN."""
+    import warnings
+    from datetime import date, timedelta
+
+    import polars as pl
+
+    from data import warehouse
+    from forecasting import policy, run
+    from forecasting.simulate import plan_levels, refits
+    con = warehouse.connect(":memory:")
+    rng = np.random.default_rng(5)
+    first = date(2026, 1, 1)
+    for sku, lam in [("A", 5.0), ("B", 0.5)]:
+        for d, q in enumerate(rng.poisson(lam, 120)):
+            if q:
+                con.execute("insert into order_lines (order_id, line_no, ordered_at, status, sku, quantity, "
+                            "unit_price) values (?, 1, ?, 'paid', ?, ?, 3)", [f"{sku}{d}", first + timedelta(days=d), sku,
+                                                                               float(q)])
+    con.execute("insert into products (sku, lead_time_days) values ('A', 4), ('B', 9)")
+    gbm = {"max_iter": 10, "max_rows": 2000, "threads": 1}
+    skus = ["A", "B", "NEVER-SOLD"]
+    fits = refits(con, first, 100, 120, refit_days=14, horizon=21, gbm=gbm)
+    assert sorted(fits) == [100, 114] and fits[100][0].as_of == first + timedelta(days=99)
+    levels = plan_levels(con, skus, first, 100, 120, fits, 7, (0.9, 0.99))
+    a, b = levels[0.9], levels[0.99]
+    review = [t for t in range(100, 120) if (t - 100) % 7 == 0]
+    assert review == [100, 107, 114]
+    assert np.isnan(np.delete(a, review, axis=1)).all() and np.isnan(a[2]).all()
+    assert (b[:2, review] > a[:2, review]).all()  # more service, higher levels
+    # day 107 uses the forecast made as of day 99 (refits every 14 days from day 100)
+    fc = run.forecast(con, 21, as_of=first + timedelta(days=99), gbm=gbm)
+    rows = pl.DataFrame({"sku": ["A", "B"], "name": [None, None], "lead_time_days": [4, 9], "moq": [None, None],
+                         "pack_size": [None, None]}, schema_overrides={"name": pl.String, "moq": pl.Int64,
+                                                                       "pack_size": pl.Int64}).join(
+        fc.skus.select("sku", "abc"), on="sku")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", policy.StockUnknownWarning)
+        want = policy.compute(rows, fc.daily, fc.residuals, policy.sigma_daily(con, first + timedelta(days=99)), None,
+                              pl.DataFrame(schema={"sku": pl.String, "start_date": pl.Date}),
+                              policy.Settings(review_period_days=7), first + timedelta(days=107), 0.9, None)
+    assert dict(want.select("sku", "order_up_to").iter_rows()) == pytest.approx({"A": a[0, 107], "B": a[1, 107]})
