@@ -131,8 +131,8 @@ def _row(ds: dict, cadence: str, R: int, label: str, r, ref, extra: dict | None 
 
 
 def _rows(ds: dict, log) -> list[dict]:
-    from forecasting.simulate import SERVICE_GRID, OrderUpTo, compare, plan_levels, simulate, tune_trigger
-    from forecasting.simulate import RuleOfThumb
+    from forecasting.simulate import (SERVICE_GRID, OrderUpTo, RuleOfThumb, compare, plan_levels, simulate,
+                                      tune_trigger)
     n, days = ds["demand"].shape
     m = ds["demand"][:, ds["start"] + WARMUP:]
     mean = m.mean(axis=1, keepdims=True)
