@@ -60,6 +60,11 @@ def _trailing_mean(cs: np.ndarray, t: np.ndarray | int, window: int) -> np.ndarr
         return np.where(n > 0, (cs[rows, t] - cs[rows, lo]) / np.maximum(n, 1), 0.0)
 
 
+def _order_up_to(level: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Whole units to order to bring ``position`` up to ``level`` (0 when already there)."""
+    return np.maximum(np.ceil(level - position - 1e-9), 0.0)
+
+
 @dataclass(frozen=True)
 class RuleOfThumb:
     """Reorder when cover ≤ trigger_days; order order_days of the trailing average daily sales."""
@@ -127,8 +132,7 @@ class ForecastPolicy:
         else:
             rate = _trailing_mean(cs, t, self.window)
         ss = np.maximum(norm.ppf(self.service_level) * self.sigma_lead_time(cs, t, lead), 0.0)
-        up_to = rate * (lead + R) + ss
-        return np.maximum(np.ceil(up_to - position - 1e-9), 0.0)
+        return _order_up_to(rate * (lead + R) + ss, position)
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ class OrderUpTo:
     def order(self, t: int, start: int, demand: np.ndarray, cs: np.ndarray, position: np.ndarray,
               lead: np.ndarray) -> np.ndarray:
         u = self.levels[:, t]
-        return np.where(np.isnan(u), 0.0, np.maximum(np.ceil(np.nan_to_num(u) - position - 1e-9), 0.0))
+        return np.where(np.isnan(u), 0.0, _order_up_to(np.nan_to_num(u), position))
 
 
 def refits(con, first_day, start: int, days: int, refit_days: int = 7, horizon: int = 28,
