@@ -16,7 +16,17 @@ default the day after the forecast's ``as_of`` (else its first forecast day)):
   ``MIN_WINDOWS`` such windows (≥ L + 7 residual days). Otherwise (short history) the fallback
   σ_L = σ_d·√L, σ_d = standard deviation of daily units on in-stock days (``forecasting.series``),
   and √forecast_daily (Poisson) when fewer than 2 in-stock days exist.
-- safety_stock = max(0, z·σ_L); reorder_point = demand over L + safety_stock;
+- pooled tail (when the demand history is given, as :func:`plan` does): lumpy demand — wholesale
+  orders many times a SKU's usual day — is not normal, and one SKU's own few weeks of errors rarely
+  hold its next large order. So a second safety stock is k_β days of the SKU's robust rate r, where
+  r = max(mean daily units over the in-stock days of the last 28 days, of the last 365 days) before
+  ``today``, and k_β is pooled over all SKUs of the run: the smallest k ≥ 0 at which the backtest
+  (every window of L + R residual days, actual from the history, forecast = actual + error) would
+  have lost at most (1 − service level) of the demand of a review period — the fill-rate (β)
+  criterion: Σ[(X_{L+R} − S)⁺ − (X_L − S)⁺] ≤ (1 − β)·Σ(X_{L+R} − X_L) with S = F_{L+R} + k·r,
+  X actual and F forecast window sums (units short in a review cycle, over its demand). One k per
+  service level; 0 with fewer than ``MIN_WINDOWS`` windows, R = 0 or no demand.
+- safety_stock = max(0, z·σ_L, k_β·r); reorder_point = demand over L + safety_stock;
   order_up_to = demand over L + R + safety_stock.
 - inventory position = on_hand + on_order (latest snapshot per location on or before ``today``,
   summed over locations — metrics.stock.cover's reading; negative on_hand = backorders, reordered).
@@ -47,6 +57,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import duckdb
+import numpy as np
 import polars as pl
 from scipy.stats import norm
 
@@ -131,15 +142,71 @@ def _sigma_lead_time(residuals: pl.DataFrame, lead: pl.DataFrame) -> pl.DataFram
     return windows.group_by("sku").agg(sigma_l=(pl.col("cs") - pl.col("cs_before")).std(), windows=pl.len())
 
 
+def robust_rate(history: pl.DataFrame, today: date) -> pl.DataFrame:
+    """Per SKU: r = max(mean units of the in-stock days in the 28 days before ``today``, in the 365
+    days before it) — units/day; the long window keeps a lumpy SKU's rare large orders in view."""
+    h = history.filter(pl.col("in_stock") & (pl.col("date") < today) & (pl.col("date") >= today - timedelta(days=365)))
+    recent = pl.col("date") >= today - timedelta(days=28)
+    return h.group_by("sku").agg(rate=pl.max_horizontal(
+        pl.col("units").filter(recent).mean().fill_null(0.0), pl.col("units").mean()).cast(pl.Float64))
+
+
+def _pooled_days(residuals: pl.DataFrame, history: pl.DataFrame, base: pl.DataFrame, R: int) -> pl.DataFrame:
+    """Per SKU: the pooled-tail safety stock k_β·r (module docstring), from the backtest windows of
+    every SKU; ``base`` has sku, L, service_level and rate."""
+    out = base.select("sku", pooled=pl.lit(0.0))
+    if R <= 0 or residuals.height == 0:
+        return out
+    r = (residuals.select("sku", pl.col("date").cast(pl.Date), pl.col("error").cast(pl.Float64))
+         .join(history.select("sku", "date", actual=pl.col("units").cast(pl.Float64)), on=["sku", "date"], how="left")
+         .with_columns(pl.col("actual").fill_null(0.0)).sort("sku", "date")
+         .join(base.select("sku", "L", "rate"), on="sku")
+         .with_columns(ca=pl.col("actual").cum_sum().over("sku"), ce=pl.col("error").cum_sum().over("sku")))
+    w = (r.select("sku", "date", "L", "rate", a0=pl.col("ca") - pl.col("actual"), e0=pl.col("ce") - pl.col("error"))
+         .join(r.select("sku", "date", "L", a1="ca", e1="ce").with_columns(date=pl.col("date") - pl.duration(days=pl.col("L") - 1)).drop("L"),
+               on=["sku", "date"])
+         .join(r.select("sku", "date", "L", a2="ca", e2="ce").with_columns(date=pl.col("date") - pl.duration(days=pl.col("L") + R - 1)).drop("L"),
+               on=["sku", "date"])
+         .filter(pl.col("rate") > 0))
+    if w.height < MIN_WINDOWS:
+        return out
+    x_l = (w["a1"] - w["a0"]).to_numpy()
+    x_lr = (w["a2"] - w["a0"]).to_numpy()
+    f_lr = x_lr + (w["e2"] - w["e0"]).to_numpy()
+    rate = w["rate"].to_numpy()
+    cycle = float((x_lr - x_l).sum())
+    if cycle <= 0:
+        return out
+
+    def lost(k: float) -> float:
+        s = f_lr + k * rate
+        return float((np.maximum(x_lr - s, 0) - np.maximum(x_l - s, 0)).sum()) / cycle
+
+    ks = {}
+    for level in base["service_level"].unique().to_list():
+        lo, hi = 0.0, float(COVER_CAP)
+        if lost(lo) <= 1 - level:
+            ks[level] = 0.0
+            continue
+        for _ in range(40):  # lost(k) is non-increasing in k
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if lost(mid) <= 1 - level else (mid, hi)
+        ks[level] = hi
+    return base.select("sku", pooled=pl.col("service_level").replace_strict(ks, return_dtype=pl.Float64)
+                       * pl.col("rate"))
+
+
 def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, sigma_d: pl.DataFrame,
             stock: pl.DataFrame | None, promotions: pl.DataFrame, settings: Settings, today: date,
-            service_level: float | None = None, lead_time_days: int | None = None) -> pl.DataFrame:
+            service_level: float | None = None, lead_time_days: int | None = None,
+            history: pl.DataFrame | None = None) -> pl.DataFrame:
     """The plan from plain frames (the module docstring gives every definition).
 
     skus: sku, name, abc, lead_time_days, moq, pack_size (nulls allowed); daily: sku, date, p50;
     residuals: sku, date, error; sigma_d: sku, sigma_d, in_stock_days; stock: sku, on_hand,
     on_order, or None when the warehouse has no snapshots; promotions: sku (null = store-wide),
-    start_date.
+    start_date; history (optional, for the pooled tail): sku, date, units, in_stock — the demand
+    series before ``today``.
     """
     if service_level is not None:
         _check_level("service level", service_level)
@@ -187,7 +254,14 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
         forecast_lead_time=pl.col("d_l") + extra(L), d_lr=pl.col("d_lr") + extra(L + R),
         sigma=pl.when(pl.col("windows").fill_null(0) >= MIN_WINDOWS).then(pl.col("sigma_l").fill_null(0.0))
         .otherwise(sigma_d_ * L.cast(pl.Float64).sqrt()))
-    df = df.with_columns(safety_stock=pl.max_horizontal(pl.col("z") * pl.col("sigma"), 0.0))
+    if history is not None:
+        rated = base.select("sku", "L", "service_level").join(robust_rate(history, today), on="sku", how="left")
+        df = df.join(_pooled_days(residuals, history, rated.with_columns(pl.col("rate").fill_null(0.0)), R),
+                     on="sku", how="left")
+    else:
+        df = df.with_columns(pooled=pl.lit(0.0))
+    df = df.with_columns(safety_stock=pl.max_horizontal(pl.col("z") * pl.col("sigma"), pl.col("pooled").fill_null(0.0),
+                                                        0.0))
     df = df.with_columns(reorder_point=pl.col("forecast_lead_time") + pl.col("safety_stock"),
                          order_up_to=pl.col("d_lr") + pl.col("safety_stock"),
                          position=pl.col("on_hand") + pl.col("on_order").fill_null(0.0),
@@ -229,10 +303,12 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
         cur.close()
 
 
-def sigma_daily(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pl.DataFrame:
-    """Per SKU: σ_d = standard deviation of daily units on in-stock days, and their number."""
+def sigma_daily(con: duckdb.DuckDBPyConnection, as_of: date | None = None,
+                history: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per SKU: σ_d = standard deviation of daily units on in-stock days, and their number (of
+    ``history``, else of the demand series up to ``as_of``)."""
     from forecasting import series  # the demand series (censored stock-out days)
-    d = series.demand(con, as_of=as_of)
+    d = series.demand(con, as_of=as_of) if history is None else history
     return (d.filter(pl.col("in_stock")).group_by("sku")
             .agg(sigma_d=pl.col("units").cast(pl.Float64).std(), in_stock_days=pl.len()))
 
@@ -261,8 +337,10 @@ def plan(forecast, con: duckdb.DuckDBPyConnection, service_level: float | None =
         from metrics.stock import cover
         stock = cover(con, as_of=today).select("sku", "on_hand", "on_order")
     promotions = _frame(con, "select sku, start_date from promotions")
-    return compute(skus, daily, forecast.residuals, sigma_daily(con, today - timedelta(days=1)), stock, promotions,
-                   settings, today, service_level, lead_time_days)
+    from forecasting import series
+    history = series.demand(con, as_of=today - timedelta(days=1))
+    return compute(skus, daily, forecast.residuals, sigma_daily(con, history=history), stock, promotions,
+                   settings, today, service_level, lead_time_days, history)
 
 
 def store_plan(con: duckdb.DuckDBPyConnection, run_id: int, plan_frame: pl.DataFrame) -> int:

@@ -182,15 +182,19 @@ def plan_levels(con, skus: list[str], first_day, start: int, days: int, fits: di
     products = pl.DataFrame({"sku": skus}, schema={"sku": pl.String}).join(
         con.sql("select sku, name, lead_time_days, moq, pack_size from products").pl(), on="sku", how="left")
     promotions = con.sql("select sku, start_date from promotions").pl()
+    from forecasting import series
+    history = series.demand(con)
     out = {s: np.full((len(skus), days), np.nan) for s in service_levels}
     for t in range(start, days, review_period_days):
         fc, sigma = fits[max(k for k in fits if k <= t)]
         rows = products.join(fc.skus.select("sku", "abc"), on="sku")
+        today = first_day + timedelta(days=t)
+        past = history.filter(pl.col("date") < today)
         for s in service_levels:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", policy.StockUnknownWarning)
-                plan = policy.compute(rows, fc.daily, fc.residuals, sigma, None, promotions, settings,
-                                      first_day + timedelta(days=t), s, lead_time_days)
+                plan = policy.compute(rows, fc.daily, fc.residuals, sigma, None, promotions, settings, today, s,
+                                      lead_time_days, past)
             i = plan["sku"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
             out[s][i, t] = plan["order_up_to"].to_numpy()
     return out

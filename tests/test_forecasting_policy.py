@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy.stats import norm
 
 from data import warehouse
@@ -378,3 +379,92 @@ def test_plan_without_inventory_says_stock_unknown(tmp_db):
     assert out["on_hand"].null_count() == out.height and out["flags"].list.len().sum() == 0
     assert out.filter(pl.col("sku") == "K")["reorder_point"][0] > 12
     con.close()
+
+
+def history(units: dict[str, list[float]]) -> pl.DataFrame:
+    """The demand series of the days before T (the last value = the day before T), all in stock."""
+    rows = [{"sku": s, "date": T - timedelta(days=len(u) - i), "units": float(v), "in_stock": True}
+            for s, u in units.items() for i, v in enumerate(u)]
+    return pl.DataFrame(rows, schema={"sku": pl.String, "date": pl.Date, "units": pl.Float64, "in_stock": pl.Boolean})
+
+
+def test_pooled_tail_by_hand():
+    """L = 1, R = 1: P sells 2 a day and once 12 (forecast 2 a day, so one error of −10); Q sells 1 a
+    day, forecast exactly. Windows of 2 days start on days 1–9 of each. Only P's windows starting
+    on days 4 and 5 lose units: (x_lr − S)⁺ − (x_l − S)⁺ with S = f_lr + k·r = 4 + 3k, x_l = 2 then
+    12, x_lr = 14: (10 − 3k) + (10 − 3k) − (8 − 3k) for 3k ≤ 8, 2·(10 − 3k) for 8 ≤ 3k ≤ 10. The
+    review periods' demand: P's days 2–10 = 28, Q's = 9, 37 in all. At 95%: 2·(10 − 3k) = 0.05·37
+    → k = 3.025 days; r_P = 30/10 = 3, r_Q = 1. P's own z·σ_1 = 1.645·√10 = 5.2 < 3.025·3."""
+    p = [2.0] * 10
+    p[4] = 12.0
+    errors = [0.0] * 10
+    errors[4] = -10.0
+    sk = skus([{"sku": "P", "lead_time_days": 1}, {"sku": "Q", "lead_time_days": 1}])
+    dl = daily({"P": 2.0, "Q": 1.0})
+    res = residuals({"P": errors, "Q": [0.0] * 10})
+    hist = history({"P": p, "Q": [1.0] * 10})
+    settings = Settings(review_period_days=1)
+    out = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.95,
+              history=hist)
+    k = (10 - 0.05 * 37 / 2) / 3
+    assert k == pytest.approx(3.025)
+    assert out["P"]["safety_stock"] == pytest.approx(k * 3, abs=1e-8)
+    assert norm.ppf(0.95) * statistics.stdev(errors) < k * 3
+    assert out["Q"]["safety_stock"] == pytest.approx(k * 1, abs=1e-8)
+    assert out["P"]["order_up_to"] == pytest.approx(2 * 2 + k * 3, abs=1e-8)
+    assert out["P"]["reorder_point"] == pytest.approx(2 + k * 3, abs=1e-8)
+    # without the history (the tail's input), the plan is the error-based one
+    plain = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.95)
+    assert plain["P"]["safety_stock"] == pytest.approx(norm.ppf(0.95) * statistics.stdev(errors))
+    assert plain["Q"]["safety_stock"] == 0
+    # at 99%: 2·(10 − 3k) = 0.01·37
+    hi = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.99,
+             history=hist)
+    assert hi["P"]["safety_stock"] == pytest.approx(10 - 0.01 * 37 / 2, abs=1e-8)
+    # a forecast that never falls short needs no tail; R = 0 has no review period to protect
+    exact = run(sk, dl, residuals({"P": [0.0] * 10, "Q": [0.0] * 10}), settings=settings, service_level=0.95,
+                history=history({"P": [2.0] * 10, "Q": [1.0] * 10}))
+    assert exact["P"]["safety_stock"] == 0 and exact["Q"]["safety_stock"] == 0
+    none = run(sk, dl, res, settings=Settings(review_period_days=0), service_level=0.95, history=hist)
+    assert none["Q"]["safety_stock"] == 0
+
+
+def test_robust_rate_keeps_the_long_window_and_skips_stock_out_days():
+    """r = max(28-day mean, 365-day mean) of in-stock days: a SKU whose big orders came months ago
+    keeps them in its rate; censored days count neither as zero nor as demand."""
+    days = [T - timedelta(days=i) for i in range(1, 201)]
+    units = [0.0 if i < 100 else 5.0 for i in range(1, 201)]      # quiet for 100 days, 5/day before
+    h = pl.DataFrame({"sku": "A", "date": days, "units": units, "in_stock": [True] * 200})
+    h = pl.concat([h, pl.DataFrame({"sku": "B", "date": days[:30], "units": [4.0] * 30,
+                                    "in_stock": [i % 2 == 0 for i in range(30)]})])
+    h = h.with_columns(pl.col("units").cast(pl.Float64))
+    rate = dict(policy.robust_rate(h, T).iter_rows())
+    assert rate["A"] == pytest.approx(5.0 * 101 / 200)   # the 365-day mean beats the 28-day 0
+    assert rate["B"] == pytest.approx(4.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.9, 0.95, 0.98]), st.integers(1, 5), st.integers(1, 7))
+def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
+    """Random lumpy demand and forecast errors for a few SKUs, some days missing (censored): the
+    plan's pooled tail equals the pandas window-by-window recomputation with scipy's root finder."""
+    import numpy as np
+
+    from tests.forecast_helpers import pooled_days, pooled_windows, robust_rate
+    rng = np.random.default_rng(seed)
+    names = [f"S{i}" for i in range(4)]
+    units = {s: (rng.poisson(1.5, 60) * (1 + 20 * (rng.random(60) < 0.05))).astype(float).tolist() for s in names}
+    hist = history(units)
+    fc = {s: rng.gamma(2.0, 1.0, 40) for s in names}
+    errors = {s: (fc[s] - np.array(units[s][-40:])).tolist() for s in names}
+    res = residuals(errors)
+    res = res.filter(pl.Series(rng.random(res.height) > 0.1))  # censored days: no residual
+    sk = skus([{"sku": s, "lead_time_days": L} for s in names])
+    args = (sk, daily({s: 1.0 for s in names}), res, sigma_d({s: (0.0, 60) for s in names}))
+    out = run(*args, settings=Settings(review_period_days=R), service_level=level, history=hist)
+    plain = run(*args, settings=Settings(review_period_days=R), service_level=level)  # z·σ_L alone
+    w = pooled_windows(res, hist, {s: L for s in names}, R, T)
+    k = pooled_days(w, level) if len(w) >= policy.MIN_WINDOWS else 0.0
+    for s in names:
+        want = max(plain[s]["safety_stock"], k * robust_rate(hist, s, T))
+        assert out[s]["safety_stock"] == pytest.approx(want, rel=1e-6, abs=1e-9)

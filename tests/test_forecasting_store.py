@@ -14,7 +14,8 @@ import pytest
 from scipy.stats import norm
 
 from data import warehouse
-from forecasting import policy, run, store
+from forecasting import policy, run, series, store
+from tests.forecast_helpers import pooled_days, pooled_windows, robust_rate
 from tests.test_forecasting_policy import T, _run, _shop
 
 NUMERIC = [c for c in policy.COLUMNS if c not in ("sku", "name", "abc", "order_by", "flags")]
@@ -98,8 +99,15 @@ def test_replan_with_another_lead_time_uses_the_stored_errors(demo_run):
     row = got.filter(pl.col("sku") == sku).to_dicts()[0]
     abc = f.skus.filter(pl.col("sku") == sku)["abc"][0]
     assert row["service_level"] == {"A": 0.98, "B": 0.95}.get(abc, 0.90)
-    assert row["safety_stock"] == pytest.approx(max(0.0, norm.ppf(row["service_level"]) * statistics.stdev(sums)),
-                                                rel=1e-9)
+    # the pooled tail: k days of the SKU's robust rate, k from the windows of every SKU of the run
+    today = f.as_of + timedelta(days=1)
+    history = series.demand(con, as_of=f.as_of)
+    windows = pooled_windows(f.residuals, history, {k: 12 for k in f.skus["sku"]}, 7, today)
+    assert windows["sku"].nunique() > 10
+    pooled = pooled_days(windows, row["service_level"]) * robust_rate(history, sku, today)
+    assert pooled > 0
+    assert row["safety_stock"] == pytest.approx(max(0.0, norm.ppf(row["service_level"]) * statistics.stdev(sums),
+                                                    pooled), rel=1e-6)
 
 
 def test_cli_records_its_overrides_and_replan_keeps_them(demo_run):

@@ -14,11 +14,12 @@ from statsmodels.stats.proportion import proportion_effectsize, proportions_ztes
 from streamlit.testing.v1 import AppTest
 
 from data import warehouse
-from forecasting import jobs, policy, store
+from forecasting import jobs, policy, series, store
 from forecasting.run import Forecast
 from metrics import experiments, stock
 from tests.conftest import ROOT
 from tests.test_forecasting_store import assert_same_plan, window_sums
+from tests.forecast_helpers import pooled_days, pooled_windows, robust_rate
 
 EXP = "app_pages/experiments.py"
 INV = "app_pages/inventory.py"
@@ -308,10 +309,15 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
         assert r["forecast_lead_time"] == pytest.approx(lead, rel=1e-9)
     stored_fc = Forecast(fc, plan.select("sku", "abc"), res, {}, date(2026, 10, 28))
     assert_same_plan(alt, policy.plan(stored_fc, con, service_level=0.98, lead_time_days=10))
-    for r in alt.iter_rows(named=True):  # σ_L of the 10-day error sums, by hand
+    history = series.demand(con, as_of=date(2026, 10, 28))
+    windows = pooled_windows(res, history, {k: 10 for k in alt["sku"]}, 7, date(2026, 10, 29))
+    k98 = pooled_days(windows, 0.98)
+    for r in alt.iter_rows(named=True):  # σ_L of the 10-day error sums and the pooled tail, by hand
         sums = window_sums(res, r["sku"], 10)
         assert len(sums) >= policy.MIN_WINDOWS
-        assert r["safety_stock"] == pytest.approx(max(0.0, stats.norm.ppf(0.98) * np.std(sums, ddof=1)), rel=1e-9)
+        pooled = k98 * robust_rate(history, r["sku"], date(2026, 10, 29))
+        assert r["safety_stock"] == pytest.approx(max(0.0, stats.norm.ppf(0.98) * np.std(sums, ddof=1), pooled),
+                                                  rel=1e-6)
 
     # a run stored before schema 3 (the same run without its errors): the what-if says it falls back
     # to z·σ_d·√L, σ_d = sd of daily units on in-stock days
