@@ -25,8 +25,13 @@ default the day after the forecast's ``as_of`` (else its first forecast day)):
   have lost at most (1 − service level) of the demand of a review period — the fill-rate (β)
   criterion: Σ[(X_{L+R} − S)⁺ − (X_L − S)⁺] ≤ (1 − β)·Σ(X_{L+R} − X_L) with S = F_{L+R} + k·r,
   X actual and F forecast window sums (units short in a review cycle, over its demand). One k per
-  service level; 0 with fewer than ``MIN_WINDOWS`` windows, R = 0 or no demand.
-- safety_stock = max(0, z·σ_L, k_β·r); reorder_point = demand over L + safety_stock;
+  service level (0 when the forecast never fell short enough to matter). No tail with fewer than
+  ``MIN_WINDOWS`` windows, R = 0, no demand in the windows, or r = 0.
+- safety_stock = k_β·r where there is a tail, else max(0, z·σ_L). The pooled tail replaces z·σ_L
+  rather than adding to it: it is calibrated to the fill rate on its own (both together overshot
+  the target by 1.5–2 points in the replay, forecasting/simulate.py). Note that the service level
+  is a fill rate (units served / demanded) for the tail and a cycle service level for z·σ_L;
+  reorder_point = demand over L + safety_stock;
   order_up_to = demand over L + R + safety_stock.
 - inventory position = on_hand + on_order (latest snapshot per location on or before ``today``,
   summed over locations — metrics.stock.cover's reading; negative on_hand = backorders, reordered).
@@ -154,7 +159,7 @@ def robust_rate(history: pl.DataFrame, today: date) -> pl.DataFrame:
 def _pooled_days(residuals: pl.DataFrame, history: pl.DataFrame, base: pl.DataFrame, R: int) -> pl.DataFrame:
     """Per SKU: the pooled-tail safety stock k_β·r (module docstring), from the backtest windows of
     every SKU; ``base`` has sku, L, service_level and rate."""
-    out = base.select("sku", pooled=pl.lit(0.0))
+    out = base.select("sku", pooled=pl.lit(None, pl.Float64))
     if R <= 0 or residuals.height == 0:
         return out
     r = (residuals.select("sku", pl.col("date").cast(pl.Date), pl.col("error").cast(pl.Float64))
@@ -192,8 +197,8 @@ def _pooled_days(residuals: pl.DataFrame, history: pl.DataFrame, base: pl.DataFr
             mid = (lo + hi) / 2
             lo, hi = (lo, mid) if lost(mid) <= 1 - level else (mid, hi)
         ks[level] = hi
-    return base.select("sku", pooled=pl.col("service_level").replace_strict(ks, return_dtype=pl.Float64)
-                       * pl.col("rate"))
+    return base.select("sku", pooled=pl.when(pl.col("rate") > 0).then(
+        pl.col("service_level").replace_strict(ks, return_dtype=pl.Float64) * pl.col("rate")))
 
 
 def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, sigma_d: pl.DataFrame,
@@ -259,9 +264,8 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
         df = df.join(_pooled_days(residuals, history, rated.with_columns(pl.col("rate").fill_null(0.0)), R),
                      on="sku", how="left")
     else:
-        df = df.with_columns(pooled=pl.lit(0.0))
-    df = df.with_columns(safety_stock=pl.max_horizontal(pl.col("z") * pl.col("sigma"), pl.col("pooled").fill_null(0.0),
-                                                        0.0))
+        df = df.with_columns(pooled=pl.lit(None, pl.Float64))
+    df = df.with_columns(safety_stock=pl.coalesce("pooled", pl.max_horizontal(pl.col("z") * pl.col("sigma"), 0.0)))
     df = df.with_columns(reorder_point=pl.col("forecast_lead_time") + pl.col("safety_stock"),
                          order_up_to=pl.col("d_lr") + pl.col("safety_stock"),
                          position=pl.col("on_hand") + pl.col("on_order").fill_null(0.0),

@@ -394,7 +394,7 @@ def test_pooled_tail_by_hand():
     on days 4 and 5 lose units: (x_lr − S)⁺ − (x_l − S)⁺ with S = f_lr + k·r = 4 + 3k, x_l = 2 then
     12, x_lr = 14: (10 − 3k) + (10 − 3k) − (8 − 3k) for 3k ≤ 8, 2·(10 − 3k) for 8 ≤ 3k ≤ 10. The
     review periods' demand: P's days 2–10 = 28, Q's = 9, 37 in all. At 95%: 2·(10 − 3k) = 0.05·37
-    → k = 3.025 days; r_P = 30/10 = 3, r_Q = 1. P's own z·σ_1 = 1.645·√10 = 5.2 < 3.025·3."""
+    → k = 3.025 days; r_P = 30/10 = 3, r_Q = 1. The tail replaces P's own z·σ_1 = 1.645·√10 = 5.2."""
     p = [2.0] * 10
     p[4] = 12.0
     errors = [0.0] * 10
@@ -464,7 +464,9 @@ def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
     out = run(*args, settings=Settings(review_period_days=R), service_level=level, history=hist)
     plain = run(*args, settings=Settings(review_period_days=R), service_level=level)  # z·σ_L alone
     w = pooled_windows(res, hist, {s: L for s in names}, R, T)
-    k = pooled_days(w, level) if len(w) >= policy.MIN_WINDOWS else 0.0
+    tail = len(w) >= policy.MIN_WINDOWS and (w["x_lr"] - w["x_l"]).sum() > 0
+    k = pooled_days(w, level) if tail else None
     for s in names:
-        want = max(plain[s]["safety_stock"], k * robust_rate(hist, s, T))
+        r = robust_rate(hist, s, T)
+        want = k * r if tail and r > 0 else plain[s]["safety_stock"]  # the tail replaces z·σ_L
         assert out[s]["safety_stock"] == pytest.approx(want, rel=1e-6, abs=1e-9)
