@@ -167,12 +167,14 @@ def _pooled_days(residuals: pl.DataFrame, history: pl.DataFrame, base: pl.DataFr
          .with_columns(pl.col("actual").fill_null(0.0)).sort("sku", "date")
          .join(base.select("sku", "L", "rate"), on="sku")
          .with_columns(ca=pl.col("actual").cum_sum().over("sku"), ce=pl.col("error").cum_sum().over("sku")))
-    w = (r.select("sku", "date", "L", "rate", a0=pl.col("ca") - pl.col("actual"), e0=pl.col("ce") - pl.col("error"))
-         .join(r.select("sku", "date", "L", a1="ca", e1="ce").with_columns(date=pl.col("date") - pl.duration(days=pl.col("L") - 1)).drop("L"),
-               on=["sku", "date"])
-         .join(r.select("sku", "date", "L", a2="ca", e2="ce").with_columns(date=pl.col("date") - pl.duration(days=pl.col("L") + R - 1)).drop("L"),
-               on=["sku", "date"])
-         .filter(pl.col("rate") > 0))
+    def through(days: pl.Expr, a: str, e: str) -> pl.DataFrame:
+        """Cumulative sums through day s + days − 1, keyed by the window's first day s."""
+        return r.select("sku", date=pl.col("date") - pl.duration(days=days - 1), **{a: "ca", e: "ce"})
+
+    w = (r.filter(pl.col("rate") > 0)
+         .select("sku", "date", "L", "rate", a0=pl.col("ca") - pl.col("actual"), e0=pl.col("ce") - pl.col("error"))
+         .join(through(pl.col("L"), "a1", "e1"), on=["sku", "date"])
+         .join(through(pl.col("L") + R, "a2", "e2"), on=["sku", "date"]))
     if w.height < MIN_WINDOWS:
         return out
     x_l = (w["a1"] - w["a0"]).to_numpy()
@@ -260,9 +262,9 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
         sigma=pl.when(pl.col("windows").fill_null(0) >= MIN_WINDOWS).then(pl.col("sigma_l").fill_null(0.0))
         .otherwise(sigma_d_ * L.cast(pl.Float64).sqrt()))
     if history is not None:
-        rated = base.select("sku", "L", "service_level").join(robust_rate(history, today), on="sku", how="left")
-        df = df.join(_pooled_days(residuals, history, rated.with_columns(pl.col("rate").fill_null(0.0)), R),
-                     on="sku", how="left")
+        rated = (base.select("sku", "L", "service_level").join(robust_rate(history, today), on="sku", how="left")
+                 .with_columns(pl.col("rate").fill_null(0.0)))
+        df = df.join(_pooled_days(residuals, history, rated, R), on="sku", how="left")
     else:
         df = df.with_columns(pooled=pl.lit(None, pl.Float64))
     df = df.with_columns(safety_stock=pl.coalesce("pooled", pl.max_horizontal(pl.col("z") * pl.col("sigma"), 0.0)))
@@ -307,14 +309,16 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
         cur.close()
 
 
-def sigma_daily(con: duckdb.DuckDBPyConnection, as_of: date | None = None,
-                history: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Per SKU: σ_d = standard deviation of daily units on in-stock days, and their number (of
-    ``history``, else of the demand series up to ``as_of``)."""
-    from forecasting import series  # the demand series (censored stock-out days)
-    d = series.demand(con, as_of=as_of) if history is None else history
-    return (d.filter(pl.col("in_stock")).group_by("sku")
+def _sigma_d(history: pl.DataFrame) -> pl.DataFrame:
+    """Per SKU of a demand series: σ_d = standard deviation of daily units on in-stock days, and their number."""
+    return (history.filter(pl.col("in_stock")).group_by("sku")
             .agg(sigma_d=pl.col("units").cast(pl.Float64).std(), in_stock_days=pl.len()))
+
+
+def sigma_daily(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pl.DataFrame:
+    """Per SKU: σ_d = standard deviation of daily units on in-stock days, and their number."""
+    from forecasting import series  # the demand series (censored stock-out days)
+    return _sigma_d(series.demand(con, as_of=as_of))
 
 
 def plan(forecast, con: duckdb.DuckDBPyConnection, service_level: float | None = None, today: date | None = None,
@@ -343,7 +347,7 @@ def plan(forecast, con: duckdb.DuckDBPyConnection, service_level: float | None =
     promotions = _frame(con, "select sku, start_date from promotions")
     from forecasting import series
     history = series.demand(con, as_of=today - timedelta(days=1))
-    return compute(skus, daily, forecast.residuals, sigma_daily(con, history=history), stock, promotions,
+    return compute(skus, daily, forecast.residuals, _sigma_d(history), stock, promotions,
                    settings, today, service_level, lead_time_days, history)
 
 

@@ -425,7 +425,9 @@ def test_pooled_tail_by_hand():
     exact = run(sk, dl, residuals({"P": [0.0] * 10, "Q": [0.0] * 10}), settings=settings, service_level=0.95,
                 history=history({"P": [2.0] * 10, "Q": [1.0] * 10}))
     assert exact["P"]["safety_stock"] == 0 and exact["Q"]["safety_stock"] == 0
-    none = run(sk, dl, res, settings=Settings(review_period_days=0), service_level=0.95, history=hist)
+    none = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=Settings(review_period_days=0),
+               service_level=0.95, history=hist)
+    assert none["P"]["safety_stock"] == pytest.approx(norm.ppf(0.95) * statistics.stdev(errors))  # z·σ_1 again
     assert none["Q"]["safety_stock"] == 0
 
 
