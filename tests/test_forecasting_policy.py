@@ -389,12 +389,15 @@ def history(units: dict[str, list[float]]) -> pl.DataFrame:
 
 
 def test_pooled_tail_by_hand():
-    """L = 1, R = 1: P sells 2 a day and once 12 (forecast 2 a day, so one error of −10); Q sells 1 a
-    day, forecast exactly. Windows of 2 days start on days 1–9 of each. Only P's windows starting
-    on days 4 and 5 lose units: (x_lr − S)⁺ − (x_l − S)⁺ with S = f_lr + k·r = 4 + 3k, x_l = 2 then
-    12, x_lr = 14: (10 − 3k) + (10 − 3k) − (8 − 3k) for 3k ≤ 8, 2·(10 − 3k) for 8 ≤ 3k ≤ 10. The
-    review periods' demand: P's days 2–10 = 28, Q's = 9, 37 in all. At 95%: 2·(10 − 3k) = 0.05·37
-    → k = 3.025 days; r_P = 30/10 = 3, r_Q = 1. The tail replaces P's own z·σ_1 = 1.645·√10 = 5.2."""
+    """L = 1, R = 1: P sells 2 a day and once 12, on day 5 of 10 (forecast 2 a day, so one error of
+    −10); Q sells 1 a day, forecast exactly. Windows of 2 days start on days 2–9 of each (day 1 has
+    no earlier day, so no rate r_s). A window's level is S = (f_lr + 2·r_s)/2 + k·r_s with
+    f_lr = 4 for P: r_s = 2 for P's windows starting on days 2–5, so S = 4 + 2k there, and more
+    than 4 after the 12. Only P's windows starting on days 4 and 5 lose units, (x_lr − S)⁺ −
+    (x_l − S)⁺ with x_lr = 14 and x_l = 2 then 12: (10 − 2k) + 2 for 2k ≤ 8, 2·(10 − 2k) for
+    8 ≤ 2k ≤ 10. Review periods' demand: P's days 3–10 = 26, Q's 8, 34 in all. At 95%:
+    2·(10 − 2k) = 0.05·34 → k = 4.575 days. Today r_P = 30/10 = 3, r_Q = 1; planned demand over n
+    days = (forecast + n·r)/2. The tail replaces P's own z·σ_1 = 1.645·√10 = 5.2."""
     p = [2.0] * 10
     p[4] = 12.0
     errors = [0.0] * 10
@@ -406,21 +409,23 @@ def test_pooled_tail_by_hand():
     settings = Settings(review_period_days=1)
     out = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.95,
               history=hist)
-    k = (10 - 0.05 * 37 / 2) / 3
-    assert k == pytest.approx(3.025)
+    k = (10 - 0.05 * 34 / 2) / 2
+    assert k == pytest.approx(4.575)
     assert out["P"]["safety_stock"] == pytest.approx(k * 3, abs=1e-8)
     assert norm.ppf(0.95) * statistics.stdev(errors) < k * 3
     assert out["Q"]["safety_stock"] == pytest.approx(k * 1, abs=1e-8)
-    assert out["P"]["order_up_to"] == pytest.approx(2 * 2 + k * 3, abs=1e-8)
-    assert out["P"]["reorder_point"] == pytest.approx(2 + k * 3, abs=1e-8)
+    assert out["P"]["order_up_to"] == pytest.approx((2 * 2 + 2 * 3) / 2 + k * 3, abs=1e-8)
+    assert out["P"]["reorder_point"] == pytest.approx((2 + 1 * 3) / 2 + k * 3, abs=1e-8)
+    assert out["P"]["forecast_lead_time"] == pytest.approx(2)  # the forecast's own, not the blend
+    assert out["Q"]["order_up_to"] == pytest.approx((2 + 2) / 2 + k, abs=1e-8)
     # without the history (the tail's input), the plan is the error-based one
     plain = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.95)
     assert plain["P"]["safety_stock"] == pytest.approx(norm.ppf(0.95) * statistics.stdev(errors))
     assert plain["Q"]["safety_stock"] == 0
-    # at 99%: 2·(10 − 3k) = 0.01·37
+    # at 99%: 2·(10 − 2k) = 0.01·34
     hi = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.99,
              history=hist)
-    assert hi["P"]["safety_stock"] == pytest.approx(10 - 0.01 * 37 / 2, abs=1e-8)
+    assert hi["P"]["safety_stock"] == pytest.approx((10 - 0.01 * 34 / 2) / 2 * 3, abs=1e-8)
     # a forecast that never falls short needs no tail; R = 0 has no review period to protect
     exact = run(sk, dl, residuals({"P": [0.0] * 10, "Q": [0.0] * 10}), settings=settings, service_level=0.95,
                 history=history({"P": [2.0] * 10, "Q": [1.0] * 10}))
@@ -433,23 +438,51 @@ def test_pooled_tail_by_hand():
 
 def test_robust_rate_keeps_the_long_window_and_skips_stock_out_days():
     """r = max(28-day mean, 365-day mean) of in-stock days: a SKU whose big orders came months ago
-    keeps them in its rate; censored days count neither as zero nor as demand."""
+    keeps them in its rate; censored days count neither as zero nor as demand; a new SKU's days
+    before its first sale count as days without sales."""
     days = [T - timedelta(days=i) for i in range(1, 201)]
     units = [0.0 if i < 100 else 5.0 for i in range(1, 201)]      # quiet for 100 days, 5/day before
     h = pl.DataFrame({"sku": "A", "date": days, "units": units, "in_stock": [True] * 200})
     h = pl.concat([h, pl.DataFrame({"sku": "B", "date": days[:30], "units": [4.0] * 30,
                                     "in_stock": [i % 2 == 0 for i in range(30)]})])
+    h = pl.concat([h, pl.DataFrame({"sku": "C", "date": days[:10], "units": [6.0] * 10, "in_stock": [True] * 10})])
     h = h.with_columns(pl.col("units").cast(pl.Float64))
     rate = dict(policy.robust_rate(h, T).iter_rows())
-    assert rate["A"] == pytest.approx(5.0 * 101 / 200)   # the 365-day mean beats the 28-day 0
-    assert rate["B"] == pytest.approx(4.0)
+    assert rate["A"] == pytest.approx(5.0 * 101 / 200)   # the 365-day mean (200 days of data) beats the 28-day 0
+    assert rate["B"] == pytest.approx(4.0 * 14 / 14)     # 14 in-stock days of the last 28, 4 units each
+    assert rate["C"] == pytest.approx(6.0 * 10 / 28)     # launched 10 days ago: 18 days without sales before
+
+
+def test_window_rates_are_the_robust_rate_of_each_day():
+    """window_rates' rolling sums give, on every day d, the robust rate a plan made on d would use:
+    the pandas recomputation from the days before d (stock-out days skipped), over 400 days."""
+    import numpy as np
+
+    from tests.forecast_helpers import robust_rate as by_hand
+    rng = np.random.default_rng(7)
+    n = 400
+    days = [T - timedelta(days=n - i) for i in range(n)]
+    h = pl.DataFrame({"sku": ["A"] * n + ["B"] * n, "date": days * 2,
+                      "units": rng.poisson(2.0, 2 * n) * (1 + 9 * (rng.random(2 * n) < 0.03)),
+                      "in_stock": rng.random(2 * n) > 0.15}).with_columns(pl.col("units").cast(pl.Float64))
+    h = pl.concat([h, pl.DataFrame({"sku": "C", "date": days[300:], "units": [3.0] * 100,  # launched on day 300
+                                    "in_stock": [True] * 100})])
+    got = {(r["sku"], r["date"]): r["rate"] for r in policy.window_rates(h, h["date"].min()).iter_rows(named=True)}
+    for d in [days[0], days[1], days[20], days[27], days[28], days[29], days[200], days[364], days[365], days[399]]:
+        for sku in ("A", "B"):
+            assert got[(sku, d)] == pytest.approx(by_hand(h, sku, d), abs=1e-12), (sku, d)
+    for d in [days[300], days[301], days[320], days[399]]:
+        assert got[("C", d)] == pytest.approx(by_hand(h, "C", d), abs=1e-12), d
+    assert got[("C", days[320])] == pytest.approx(3.0 * 20 / 28)
+    assert got[("A", days[0])] == 0  # nothing before the first day
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([0.9, 0.95, 0.98]), st.integers(1, 5), st.integers(1, 7))
 def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
     """Random lumpy demand and forecast errors for a few SKUs, some days missing (censored): the
-    plan's pooled tail equals the pandas window-by-window recomputation with scipy's root finder."""
+    plan's pooled tail and order-up-to level equal the pandas window-by-window recomputation (each
+    window's rate from the days before it) with scipy's root finder."""
     import numpy as np
 
     from tests.forecast_helpers import pooled_days, pooled_windows, robust_rate
@@ -470,5 +503,9 @@ def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
     k = pooled_days(w, level) if tail else None
     for s in names:
         r = robust_rate(hist, s, T)
-        want = k * r if tail and r > 0 else plain[s]["safety_stock"]  # the tail replaces z·σ_L
+        has = tail and r > 0
+        want = k * r if has else plain[s]["safety_stock"]  # the tail replaces z·σ_L
         assert out[s]["safety_stock"] == pytest.approx(want, rel=1e-6, abs=1e-9)
+        d_lr = plain[s]["order_up_to"] - plain[s]["safety_stock"]  # the forecast over L + R
+        planned = (d_lr + (L + R) * r) / 2 if has else d_lr
+        assert out[s]["order_up_to"] == pytest.approx(planned + want, rel=1e-6, abs=1e-9)

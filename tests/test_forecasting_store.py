@@ -107,6 +107,8 @@ def test_replan_with_another_lead_time_uses_the_stored_errors(demo_run):
     pooled = pooled_days(windows, row["service_level"]) * robust_rate(history, sku, today)
     assert pooled > 0
     assert row["safety_stock"] == pytest.approx(pooled, rel=1e-6)  # the tail replaces z·σ_L
+    planned = (row["forecast_lead_time"] + 12 * robust_rate(history, sku, today)) / 2
+    assert row["reorder_point"] == pytest.approx(planned + pooled, rel=1e-6)
     assert norm.ppf(row["service_level"]) * statistics.stdev(sums) != pytest.approx(pooled)
 
 

@@ -269,10 +269,13 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
     assert plan["sku"].to_list() == ["SKU-A", "SKU-B", "SKU-C", "SKU-D"]
     assert plan["on_hand"].to_list() == [20, 80, 5, 40] and plan["on_order"].to_list() == [0, 10, 0, 0]
     assert plan["lead_time_days"].to_list() == [7, 10, 5, 14]
-    for r in plan.iter_rows(named=True):
+    history = series.demand(con, as_of=date(2026, 10, 28))
+    for r in plan.iter_rows(named=True):  # planned demand over L: the forecast's, blended with L days of r
         lead = fc.filter(pl.col("sku") == r["sku"]).head(r["lead_time_days"])["p50"].sum()
         assert r["forecast_lead_time"] == pytest.approx(lead, rel=1e-9)
-        assert r["reorder_point"] == pytest.approx(r["forecast_lead_time"] + r["safety_stock"], rel=1e-9)
+        rate = robust_rate(history, r["sku"], date(2026, 10, 29))
+        planned = (lead + r["lead_time_days"] * rate) / 2
+        assert r["reorder_point"] == pytest.approx(planned + r["safety_stock"], rel=1e-9)
     qty = dict(zip(plan["sku"], plan["recommended_qty"]))
     assert qty["SKU-A"] == 0 or (qty["SKU-A"] >= 50 and qty["SKU-A"] % 10 == 0)  # MOQ 50, packs of 10
     assert qty["SKU-B"] % 6 == 0 and (qty["SKU-C"] == 0 or qty["SKU-C"] >= 12)
@@ -309,7 +312,6 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
         assert r["forecast_lead_time"] == pytest.approx(lead, rel=1e-9)
     stored_fc = Forecast(fc, plan.select("sku", "abc"), res, {}, date(2026, 10, 28))
     assert_same_plan(alt, policy.plan(stored_fc, con, service_level=0.98, lead_time_days=10))
-    history = series.demand(con, as_of=date(2026, 10, 28))
     windows = pooled_windows(res, history, {k: 10 for k in alt["sku"]}, 7, date(2026, 10, 29))
     k98 = pooled_days(windows, 0.98)
     for r in alt.iter_rows(named=True):  # σ_L of the 10-day error sums and the pooled tail, by hand
