@@ -17,8 +17,10 @@ the shop was out of stock are replayed as recorded, i.e. as zero demand, for eve
 Policies (forecasting/simulate.py):
 - **ours, the product**: ``forecasting.run.forecast`` refitted every 7 days on the history up to
   the day before (backtest, method per SKU, P50) and ``forecasting.policy``'s order-up-to level
-  (forecast over L + R + safety stock: the pooled tail, k_β days of the SKU's robust rate with k_β
-  from every SKU's backtest windows by the fill-rate criterion, else z·σ_L) on each review day;
+  (planned demand over L + R + safety stock: where there is a pooled tail, planned demand = the
+  forecast blended half and half with the SKU's robust rate and safety stock = k_β days of that
+  rate, k_β from every SKU's backtest windows by the fill-rate criterion; else the forecast and
+  z·σ_L) on each review day;
 - **ours, moving average**: the same policy formulas with a 28-day moving average as forecast and
   σ_L from its errors over the last 91 days (cheap; shows what the forecast adds);
 - **the rule**: 3 days' cover → order 15 days of the trailing 30-day average, as written, and with

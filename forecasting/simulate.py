@@ -31,8 +31,8 @@ Policies:
 - :class:`OrderUpTo` — order up to given levels (SKUs × days; NaN = no order that day). With
   :func:`refits` and :func:`plan_levels` it replays the product itself: ``forecasting.run.forecast``
   refitted every ``refit_days`` on the warehouse's history up to the day before, and
-  ``forecasting.policy``'s order-up-to level (its forecast over L + R + safety stock from the
-  backtest errors) on each review day.
+  ``forecasting.policy``'s order-up-to level (its planned demand over L + R + safety stock, from
+  the forecast, the backtest errors and the history) on each review day.
 """
 from __future__ import annotations
 
