@@ -172,16 +172,16 @@ def robust_rate(history: pl.DataFrame, today: date) -> pl.DataFrame:
 
 
 def window_rates(history: pl.DataFrame, first: date) -> pl.DataFrame:
-    """Per SKU and day d of the history: the robust rate a plan made for today = d would use
-    (:func:`robust_rate`, from the days before d only; ``first`` = the first day of the full
-    history) — the rate a backtest window starting on d is judged with."""
+    """The history (sku, date, units, in_stock) with a column ``rate``: per SKU and day d, the robust
+    rate a plan made for today = d would use (:func:`robust_rate`, from the days before d only;
+    ``first`` = the first day of the full history) — the rate a window starting on d is judged with."""
     units = pl.when(pl.col("in_stock")).then(pl.col("units").cast(pl.Float64)).otherwise(0.0)
     out = pl.col("in_stock").not_().cast(pl.Float64)
     roll = lambda e, n: e.rolling_sum_by("date", window_size=f"{n}d", closed="left").over("sku")
     span = lambda n: pl.min_horizontal((pl.col("date") - pl.lit(first)).dt.total_days(), n).cast(pl.Float64)
     mean = lambda n: (roll(units, n) / (span(n) - roll(out, n)).replace(0.0, None)).fill_null(0.0)
     return (history.select("sku", "date", "units", "in_stock").sort("sku", "date")
-            .select("sku", "date", rate=pl.max_horizontal(mean(28), mean(365))))
+            .with_columns(rate=pl.max_horizontal(mean(28), mean(365))))
 
 
 def _pooled_days(residuals: pl.DataFrame, history: pl.DataFrame, base: pl.DataFrame, R: int) -> pl.DataFrame:
@@ -192,9 +192,8 @@ def _pooled_days(residuals: pl.DataFrame, history: pl.DataFrame, base: pl.DataFr
         return out
     r = (residuals.select("sku", pl.col("date").cast(pl.Date), pl.col("error").cast(pl.Float64))
          .join(base.select("sku", "L"), on="sku")
-         .join(history.select("sku", "date", actual=pl.col("units").cast(pl.Float64)), on=["sku", "date"], how="left")
-         .join(window_rates(history.filter(pl.col("sku").is_in(base["sku"].implode())), history["date"].min()),
-               on=["sku", "date"], how="left")
+         .join(window_rates(history.filter(pl.col("sku").is_in(base["sku"].implode())), history["date"].min())
+               .select("sku", "date", "rate", actual=pl.col("units").cast(pl.Float64)), on=["sku", "date"], how="left")
          .with_columns(pl.col("actual").fill_null(0.0), pl.col("rate").fill_null(0.0)).sort("sku", "date")
          .with_columns(ca=pl.col("actual").cum_sum().over("sku"), ce=pl.col("error").cum_sum().over("sku")))
 
