@@ -451,6 +451,7 @@ def test_robust_rate_keeps_the_long_window_and_skips_stock_out_days():
     assert rate["A"] == pytest.approx(5.0 * 101 / 200)   # the 365-day mean (200 days of data) beats the 28-day 0
     assert rate["B"] == pytest.approx(4.0 * 14 / 14)     # 14 in-stock days of the last 28, 4 units each
     assert rate["C"] == pytest.approx(6.0 * 10 / 28)     # launched 10 days ago: 18 days without sales before
+    assert policy.robust_rate(h.clear(), T).height == 0  # no history (no sales yet): no rate, no tail
 
 
 def test_window_rates_are_the_robust_rate_of_each_day():
