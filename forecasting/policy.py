@@ -156,21 +156,27 @@ def _sigma_lead_time(residuals: pl.DataFrame, lead: pl.DataFrame) -> pl.DataFram
 
 
 def robust_rate(history: pl.DataFrame, today: date) -> pl.DataFrame:
-    """Per SKU: r = max(mean daily units over the 28 days before ``today``, over the 365 days before
-    it) — units/day; the long window keeps a lumpy SKU's rare large orders in view. A window's days
-    are those since the history's first day (the first sale of any SKU) less the SKU's stock-out
-    days; days before the SKU's own first sale count as days without sales, so a new SKU's launch
-    orders are not read as its everyday rate."""
+    """Per SKU of ``history`` (the demand series before ``today``): r = max(mean daily units over the
+    28 days before ``today``, over the 365 days before it) — units/day; the long window keeps a lumpy
+    SKU's rare large orders in view. A window's days are those since the history's first day (the
+    first sale of any SKU) less the SKU's stock-out days; days before the SKU's own first sale count
+    as days without sales, so a new SKU's launch orders are not read as its everyday rate. The same
+    numbers as :func:`window_rates` on a day ``today`` appended to the history."""
     first = history["date"].min()
     if first is None:
         return pl.DataFrame(schema={"sku": pl.String, "rate": pl.Float64})
-    h = history.filter((pl.col("date") < today) & (pl.col("date") >= today - timedelta(days=365)))
+    return _rate_on(window_rates(_with_day(history, today), first), today)
 
-    def mean(n: int) -> pl.Expr:
-        inside = pl.col("date") >= today - timedelta(days=n)
-        days = min(n, (today - first).days) - pl.col("in_stock").not_().filter(inside).sum()
-        return (pl.col("units").filter(inside & pl.col("in_stock")).sum() / days.replace(0, None)).fill_null(0.0)
-    return h.group_by("sku").agg(rate=pl.max_horizontal(mean(28), mean(365)).cast(pl.Float64))
+
+def _with_day(history: pl.DataFrame, today: date) -> pl.DataFrame:
+    """The history with one more row per SKU, on ``today`` (no units, in stock): its rate is the
+    plan's r, from the days before ``today`` only."""
+    day = history.select("sku").unique().with_columns(date=pl.lit(today, pl.Date), units=pl.lit(0.0), in_stock=True)
+    return pl.concat([history.select("sku", "date", pl.col("units").cast(pl.Float64), "in_stock"), day])
+
+
+def _rate_on(rated: pl.DataFrame, today: date) -> pl.DataFrame:
+    return rated.filter(pl.col("date") == today).select("sku", "rate")
 
 
 def window_rates(history: pl.DataFrame, first: date) -> pl.DataFrame:
@@ -186,16 +192,15 @@ def window_rates(history: pl.DataFrame, first: date) -> pl.DataFrame:
             .with_columns(rate=pl.max_horizontal(mean(28), mean(365))))
 
 
-def _pooled_days(residuals: pl.DataFrame, history: pl.DataFrame, base: pl.DataFrame, R: int) -> pl.DataFrame:
+def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFrame, R: int) -> pl.DataFrame:
     """Per SKU: the pooled tail's k_β (days, module docstring), from the backtest windows of every SKU;
-    ``base`` has sku, L and service_level."""
+    ``rated`` is :func:`window_rates`' history, ``base`` has sku, L and service_level."""
     out = base.select("sku", k=pl.lit(None, pl.Float64))
     if R <= 0 or residuals.height == 0:
         return out
     r = (residuals.select("sku", pl.col("date").cast(pl.Date), pl.col("error").cast(pl.Float64))
          .join(base.select("sku", "L"), on="sku")
-         .join(window_rates(history.filter(pl.col("sku").is_in(base["sku"].implode())), history["date"].min())
-               .select("sku", "date", "rate", actual=pl.col("units").cast(pl.Float64)), on=["sku", "date"], how="left")
+         .join(rated.select("sku", "date", "rate", actual="units"), on=["sku", "date"], how="left")
          .with_columns(pl.col("actual").fill_null(0.0), pl.col("rate").fill_null(0.0)).sort("sku", "date")
          .with_columns(ca=pl.col("actual").cum_sum().over("sku"), ce=pl.col("error").cum_sum().over("sku")))
 
@@ -292,9 +297,11 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
         forecast_lead_time=pl.col("d_l") + extra(L), d_lr=pl.col("d_lr") + extra(L + R),
         sigma=pl.when(pl.col("windows").fill_null(0) >= MIN_WINDOWS).then(pl.col("sigma_l").fill_null(0.0))
         .otherwise(sigma_d_ * L.cast(pl.Float64).sqrt()))
-    if history is not None:
-        df = (df.join(_pooled_days(residuals, history, base.select("sku", "L", "service_level"), R), on="sku", how="left")
-              .join(robust_rate(history, today), on="sku", how="left")
+    if history is not None and history.height:
+        own = history.filter(pl.col("sku").is_in(base["sku"].implode()))
+        rated = window_rates(_with_day(own, today), history["date"].min())  # r on every day, and today
+        df = (df.join(_pooled_days(residuals, rated, base.select("sku", "L", "service_level"), R), on="sku", how="left")
+              .join(_rate_on(rated, today), on="sku", how="left")
               .with_columns(k=pl.when(pl.col("rate") > 0).then("k")))
     else:
         df = df.with_columns(k=pl.lit(None, pl.Float64), rate=pl.lit(None, pl.Float64))
