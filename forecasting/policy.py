@@ -194,12 +194,13 @@ def window_rates(history: pl.DataFrame, first: date) -> pl.DataFrame:
 
 def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFrame, R: int) -> pl.DataFrame:
     """Per SKU: the pooled tail's k_β (days, module docstring), from the backtest windows of every SKU;
-    ``rated`` is :func:`window_rates`' history, ``base`` has sku, L and service_level."""
-    out = base.select("sku", k=pl.lit(None, pl.Float64))
+    ``rated`` is :func:`window_rates`' history, ``base`` has sku, L and service_level (one row per
+    SKU and level; the windows are built once, and k solved for each distinct level)."""
+    out = base.select("sku", "service_level", k=pl.lit(None, pl.Float64))
     if R <= 0 or residuals.height == 0:
         return out
     r = (residuals.select("sku", pl.col("date").cast(pl.Date), pl.col("error").cast(pl.Float64))
-         .join(base.select("sku", "L"), on="sku")
+         .join(base.select("sku", "L").unique("sku"), on="sku")
          .join(rated.select("sku", "date", "rate", actual="units"), on=["sku", "date"], how="left")
          .with_columns(pl.col("actual").fill_null(0.0), pl.col("rate").fill_null(0.0)).sort("sku", "date")
          .with_columns(ca=pl.col("actual").cum_sum().over("sku"), ce=pl.col("error").cum_sum().over("sku")))
@@ -236,14 +237,16 @@ def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFram
             mid = (lo + hi) / 2
             lo, hi = (lo, mid) if lost(mid) <= 1 - level else (mid, hi)
         ks[level] = hi
-    return base.select("sku", k=pl.col("service_level").replace_strict(ks, return_dtype=pl.Float64))
+    return base.select("sku", "service_level", k=pl.col("service_level").replace_strict(ks, return_dtype=pl.Float64))
 
 
 def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, sigma_d: pl.DataFrame,
             stock: pl.DataFrame | None, promotions: pl.DataFrame, settings: Settings, today: date,
             service_level: float | None = None, lead_time_days: int | None = None,
             history: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The plan from plain frames (the module docstring gives every definition).
+    """The plan from plain frames (the module docstring gives every definition). ``service_level``
+    may also be a tuple of levels, for what-ifs and the replay: then one row per SKU and level, the
+    windows of the pooled tail built once for all of them.
 
     skus: sku, name, abc, lead_time_days, moq, pack_size (nulls allowed); daily: sku, date, p50;
     residuals: sku, date, error; sigma_d: sku, sigma_d, in_stock_days; stock: sku, on_hand,
@@ -251,8 +254,10 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
     start_date; history (optional, for the pooled tail): sku, date, units, in_stock — the demand
     series before ``today``.
     """
-    if service_level is not None:
-        _check_level("service level", service_level)
+    several = isinstance(service_level, (tuple, list))
+    for s in (service_level if several else [service_level]):
+        if s is not None:
+            _check_level("service level", s)
     if lead_time_days is not None:
         _check_days("lead time", lead_time_days)
     _check_products(skus)
@@ -261,19 +266,23 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
     base = skus.with_columns(
         L=(pl.lit(lead_time_days) if lead_time_days is not None
            else pl.col("lead_time_days").fill_null(settings.default_lead_time_days)).cast(pl.Int64),
-        service_level=(pl.lit(float(service_level)) if service_level is not None else
+        service_level=(pl.lit(float(service_level)) if service_level is not None and not several else
                        pl.col("abc").replace_strict(levels, default=levels["C"], return_dtype=pl.Float64)),
         moq=pl.col("moq").fill_null(0).cast(pl.Float64), pack=pl.col("pack_size").fill_null(1).cast(pl.Float64))
+    lead = base.select("sku", "L")  # one row per SKU
+    if several:
+        base = base.drop("service_level").join(
+            pl.DataFrame({"service_level": [float(s) for s in service_level]}), how="cross")
     base = base.with_columns(z=pl.Series(norm.ppf(base["service_level"].to_numpy())))
 
     fc = (daily.select("sku", pl.col("date").cast(pl.Date), pl.col("p50").cast(pl.Float64))
           .with_columns(k=(pl.col("date") - pl.lit(today)).dt.total_days()).filter(pl.col("k") >= 0)
-          .join(base.select("sku", "L"), on="sku")
+          .join(lead, on="sku")
           .group_by("sku").agg(fd=pl.col("p50").mean(), h=pl.len(),
                                d_l=pl.col("p50").filter(pl.col("k") < pl.col("L")).sum(),
                                d_lr=pl.col("p50").filter(pl.col("k") < pl.col("L") + R).sum()))
     horizon_end = daily["date"].cast(pl.Date).max() if daily.height else today
-    sig = _sigma_lead_time(residuals, base.select("sku", "L"))
+    sig = _sigma_lead_time(residuals, lead)
     promo = (promotions.select("sku", pl.col("start_date").cast(pl.Date))
              .filter(pl.col("start_date").is_between(pl.lit(today), pl.lit(horizon_end))))
     store_wide = promo.filter(pl.col("sku").is_null()).height > 0
@@ -300,7 +309,8 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
     if history is not None and history.height:
         own = history.filter(pl.col("sku").is_in(base["sku"].implode()))
         rated = window_rates(_with_day(own, today), history["date"].min())  # r on every day, and today
-        df = (df.join(_pooled_days(residuals, rated, base.select("sku", "L", "service_level"), R), on="sku", how="left")
+        df = (df.join(_pooled_days(residuals, rated, base.select("sku", "L", "service_level"), R),
+                      on=["sku", "service_level"], how="left")
               .join(_rate_on(rated, today), on="sku", how="left")
               .with_columns(k=pl.when(pl.col("rate") > 0).then("k")))
     else:
@@ -341,7 +351,7 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
                     "reorder_point", "order_up_to", "recommended_qty", "order_by", "days_of_cover", "flags")
     if not known:
         warnings.warn(STOCK_UNKNOWN, StockUnknownWarning, stacklevel=3)
-    return out.sort("order_by", "sku", nulls_last=True)
+    return out.sort("order_by", "sku", "service_level", nulls_last=True)
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:

@@ -190,13 +190,13 @@ def plan_levels(con, skus: list[str], first_day, start: int, days: int, fits: di
         rows = products.join(fc.skus.select("sku", "abc"), on="sku")
         today = first_day + timedelta(days=t)
         past = history.filter(pl.col("date") < today)
-        for s in service_levels:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", policy.StockUnknownWarning)
-                plan = policy.compute(rows, fc.daily, fc.residuals, sigma, None, promotions, settings, today, s,
-                                      lead_time_days, past)
-            i = plan["sku"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
-            out[s][i, t] = plan["order_up_to"].to_numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", policy.StockUnknownWarning)
+            plan = policy.compute(rows, fc.daily, fc.residuals, sigma, None, promotions, settings, today,
+                                  tuple(service_levels), lead_time_days, past)
+        for (s,), part in plan.partition_by("service_level", as_dict=True).items():
+            i = part["sku"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
+            out[s][i, t] = part["order_up_to"].to_numpy()
     return out
 
 

@@ -267,6 +267,7 @@ def test_bad_settings_rejected(kwargs, match):
     ({}, {"lead_time_days": -1}, "lead time must be a number of days, 0 or more"),
     ({}, {"service_level": 1.0}, "service level must be a fraction strictly between 0 and 1"),
     ({}, {"service_level": 0}, "strictly between 0 and 1"),
+    ({}, {"service_level": (0.9, 1.5)}, "strictly between 0 and 1"),
 ])
 def test_bad_inputs_rejected(row, kw, match):
     with pytest.raises(policy.BadSettings, match=match):
@@ -434,6 +435,27 @@ def test_pooled_tail_by_hand():
                service_level=0.95, history=hist)
     assert none["P"]["safety_stock"] == pytest.approx(norm.ppf(0.95) * statistics.stdev(errors))  # z·σ_1 again
     assert none["Q"]["safety_stock"] == 0
+
+
+def test_several_service_levels_at_once_equal_one_at_a_time():
+    """compute with a tuple of levels (what the replay uses): one row per SKU and level, the same
+    numbers as a call per level — here on the hand case's pooled tail and a SKU without one."""
+    p = [2.0] * 10
+    p[4] = 12.0
+    sk = skus([{"sku": "P", "lead_time_days": 1}, {"sku": "Q", "lead_time_days": 1}, {"sku": "N"}])
+    args = (sk, daily({"P": 2.0, "Q": 1.0, "N": 0.5}),
+            residuals({"P": [0.0] * 4 + [-10.0] + [0.0] * 5, "Q": [0.0] * 10, "N": [0.3, -0.2] * 8}),
+            sigma_d({"P": (3.0, 10), "Q": (0.0, 10), "N": (0.4, 16)}), stock({"P": (3, 0), "Q": (1, 1), "N": (0, 0)}),
+            NO_PROMOS, Settings(review_period_days=1), T)
+    hist = history({"P": p, "Q": [1.0] * 10})
+    both = compute(*args, (0.95, 0.99), None, hist)
+    assert both.height == 6 and both.columns == list(policy.COLUMNS)
+    for level in (0.95, 0.99):
+        one = compute(*args, level, None, hist).sort("sku")
+        got = both.filter(pl.col("service_level") == level).sort("sku")
+        assert got.equals(one)
+    assert (both.filter(pl.col("service_level") == 0.99)["safety_stock"].sort()
+            > both.filter(pl.col("service_level") == 0.95)["safety_stock"].sort()).all()
 
 
 def test_robust_rate_keeps_the_long_window_and_skips_stock_out_days():
