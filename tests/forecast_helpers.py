@@ -1,12 +1,12 @@
 """Independent recomputations of forecasting.policy's pooled tail (pandas, SKU by SKU, window by
-window; scipy's root finder instead of the module's bisection)."""
+window; every combination of the groups' days tried instead of the module's search)."""
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
 
 def _pandas(frame) -> pd.DataFrame:
@@ -31,17 +31,27 @@ def robust_rate(history, sku: str, today: date) -> float:
     return max(mean(28), mean(365))
 
 
+def peak(history, sku: str, day: date) -> float:
+    """The SKU's largest day (units) in the 365 days before ``day``; 0 when it has none."""
+    h = _pandas(history)
+    own = h[(h["sku"] == sku) & (h["date"] < day) & (h["date"] >= day - timedelta(days=365))]
+    return float(own["units"].max()) if len(own) else 0.0
+
+
 def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date) -> pd.DataFrame:
     """One row per backtest window (SKU, start day s whose days s + L − 1 and s + L + R − 1 are residual
-    days too, and whose rate r_s — the robust rate on day s — is positive): x_l, x_lr (actual units),
-    level = (f_lr + (L + R)·r_s) / 2 with f_lr = actual + error, and rate = r_s."""
+    days too, and whose rate r_s — the robust rate on day s — is positive), in (SKU, s) order: x_l,
+    x_lr (actual units), level = (f_lr + (L + R)·r_s) / 2 with f_lr = actual + error, rate = r_s,
+    before = the units of the R days before s, spike = peak before s / r_s, and p_l, p_lr, p_level,
+    p_rate of the SKU's window starting on s − L − R (NaN when there is none)."""
     res, hist = _pandas(residuals), _pandas(history)
     out = []
     for sku, g in res.groupby("sku"):
         if sku not in lead:
             continue
         L = lead[sku]
-        act = dict(zip(hist.loc[hist["sku"] == sku, "date"], hist.loc[hist["sku"] == sku, "units"]))
+        own = hist[hist["sku"] == sku]
+        act = dict(zip(own["date"], own["units"]))
         err = dict(zip(g["date"], g["error"]))
         days = set(err)
         for s in sorted(days):
@@ -50,16 +60,58 @@ def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date
                 span = [s + timedelta(days=i) for i in range(L + R)]
                 a = [act.get(d, 0.0) if d in days else 0.0 for d in span]
                 e = [err.get(d, 0.0) for d in span]
-                out.append({"sku": sku, "x_l": sum(a[:L]), "x_lr": sum(a),
-                            "level": (sum(a) + sum(e) + (L + R) * rate) / 2, "rate": rate})
-    return pd.DataFrame(out, columns=["sku", "x_l", "x_lr", "level", "rate"])
+                before = sum(act.get(s - timedelta(days=i), 0.0) for i in range(1, R + 1))
+                out.append({"sku": sku, "s": s, "x_l": sum(a[:L]), "x_lr": sum(a),
+                            "level": (sum(a) + sum(e) + (L + R) * rate) / 2, "rate": rate, "before": before,
+                            "spike": peak(hist, sku, s) / rate, "earlier": s - timedelta(days=L + R)})
+    w = pd.DataFrame(out, columns=["sku", "s", "x_l", "x_lr", "level", "rate", "before", "spike", "earlier"])
+    prior = w[["sku", "s", "x_l", "x_lr", "level", "rate"]].rename(
+        columns={"s": "earlier", "x_l": "p_l", "x_lr": "p_lr", "level": "p_level", "rate": "p_rate"})
+    return w.merge(prior, on=["sku", "earlier"], how="left").sort_values(["sku", "s"]).reset_index(drop=True)
 
 
-def pooled_days(w: pd.DataFrame, level: float) -> float:
-    """Smallest k ≥ 0 with Σ[(x_lr − S)⁺ − (x_l − S)⁺] ≤ (1 − level)·Σ(x_lr − x_l), S = level + k·rate."""
-    cycle = (w["x_lr"] - w["x_l"]).sum()
+def lost(w: pd.DataFrame, k: float) -> pd.Series:
+    """Units each window loses in its review period at k: the review period's demand beyond
+    max(S − x_l, the order placed on s), S = ⌈level + k·rate⌉, the order = min(S, (before − what
+    the window of s − L − R fell short by backorder accounting)⁺)."""
+    S = np.ceil(w["level"] + k * w["rate"] - 1e-9)
+    sp = np.ceil(w["p_level"] + k * w["p_rate"] - 1e-9)
+    short = ((w["p_lr"] - sp).clip(lower=0) - (w["p_l"] - sp).clip(lower=0)).fillna(0.0)  # no such window: 0
+    order = np.minimum(S, (w["before"] - short).clip(lower=0))
+    return (w["x_lr"] - w["x_l"] - np.maximum(S - w["x_l"], order)).clip(lower=0)
 
-    def excess(k):
-        s = w["level"] + k * w["rate"]
-        return ((w["x_lr"] - s).clip(lower=0) - (w["x_l"] - s).clip(lower=0)).sum() / cycle - (1 - level)
-    return 0.0 if excess(0.0) <= 0 else brentq(excess, 0.0, 365.0, xtol=1e-12)
+
+def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray, groups: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(k per spikiness group, the groups' cut points): the windows in terciles of spike (rank order,
+    ties in (SKU, s) order); every combination of grid days per group tried, the cheapest
+    Σ k_g·Σ rate_g whose Σ lost ≤ (1 − level)·Σ(x_lr − x_l)."""
+    n = len(w)
+    rank = w["spike"].rank(method="first").astype(int) - 1
+    g = (rank * groups // n).to_numpy()
+    cuts = np.array([w["spike"][g == i].max() for i in range(groups - 1)])
+    lost_at = np.array([[lost(w[g == i], k).sum() for k in grid] for i in range(groups)])  # groups × grid
+    cost = np.array([w["rate"][g == i].sum() for i in range(groups)])
+    budget = (1 - level) * (w["x_lr"] - w["x_l"]).sum() + 1e-9
+    best, pick = np.inf, np.full(groups, grid[-1])
+    for a in range(len(grid)):  # every (k_0, k_1, k_2)
+        total = lost_at[0, a] + lost_at[1][:, None] + lost_at[2][None, :]
+        price = grid[a] * cost[0] + grid[:, None] * cost[1] + grid[None, :] * cost[2]
+        price = np.where(total <= budget, price, np.inf)
+        b, c = np.unravel_index(np.argmin(price), price.shape)
+        if price[b, c] < best:
+            best, pick = price[b, c], grid[[a, b, c]]
+    return pick, cuts
+
+
+def sku_days(pick: np.ndarray, cuts: np.ndarray, history, sku: str, today: date) -> float:
+    """The tail's k for a SKU today: its group's, by today's spikiness (peak / robust rate) against the cuts."""
+    r = robust_rate(history, sku, today)
+    spike = peak(history, sku, today) / r if r > 0 else 0.0
+    return float(pick[int((spike > cuts).sum())])
+
+
+def pooled_days(w: pd.DataFrame, level: float, history, sku: str, today: date) -> float:
+    """The tail's k (days) for one SKU (:func:`tail_days` then :func:`sku_days`)."""
+    from forecasting.policy import K_GRID
+    pick, cuts = tail_days(w, level, K_GRID)
+    return sku_days(pick, cuts, history, sku, today)

@@ -392,13 +392,19 @@ def history(units: dict[str, list[float]]) -> pl.DataFrame:
 def test_pooled_tail_by_hand():
     """L = 1, R = 1: P sells 2 a day and once 12, on day 5 of 10 (forecast 2 a day, so one error of
     −10); Q sells 1 a day, forecast exactly. Windows of 2 days start on days 2–9 of each (day 1 has
-    no earlier day, so no rate r_s). A window's level is S = (f_lr + 2·r_s)/2 + k·r_s with
-    f_lr = 4 for P: r_s = 2 for P's windows starting on days 2–5, so S = 4 + 2k there, and more
-    than 4 after the 12. Only P's windows starting on days 4 and 5 lose units, (x_lr − S)⁺ −
-    (x_l − S)⁺ with x_lr = 14 and x_l = 2 then 12: (10 − 2k) + 2 for 2k ≤ 8, 2·(10 − 2k) for
-    8 ≤ 2k ≤ 10. Review periods' demand: P's days 3–10 = 26, Q's 8, 34 in all. At 95%:
-    2·(10 − 2k) = 0.05·34 → k = 4.575 days. Today r_P = 30/10 = 3, r_Q = 1; planned demand over n
-    days = (forecast + n·r)/2. The tail replaces P's own z·σ_1 = 1.645·√10 = 5.2."""
+    no earlier day, so no rate r_s). A window's level is S = ⌈(f_lr + 2·r_s)/2 + k·r_s⌉; for P's
+    windows on days 2–5 r_s = 2, f_lr = 4, so S = ⌈4 + 2k⌉; Q's S = ⌈2 + k⌉. Units lost in the
+    review period (day s + 1): (demand − max(S − x_l, order placed on s))⁺, the order = the day
+    before s's units less what the window ending then lost. P's window on day 4 (x_l = 2, then 12,
+    order 2) loses 14 − S; its window on day 5 (x_l = 12, then 2, order 2) loses nothing — the
+    order placed on the big day arrives for the next; no other window loses. Review periods' demand:
+    P's days 3–10 = 26, Q's 8, 34 in all; at 95% the budget is 1.7 units.
+    Spikiness = the largest day before s / r_s: 1 for P's days 2–5 and all of Q's, 12/r_s ≥ 3 for
+    P's days 6–9. Terciles of the 16 windows in (sku, day) order: P 2–5 and Q 2–3 (group 0), Q 4–8
+    (1), Q 9 and P 6–9 (2); the cut points are 1 and 1. Only group 0 loses: its cheapest k on the grid
+    is the first with 14 − ⌈4 + 2k⌉ ≤ 1.7, k = 4.25 (⌈12.5⌉ = 13); groups 1 and 2 need k = 0.
+    Today r_P = 30/10 = 3 and P's spikiness 12/3 = 4 > 1 (group 2: k = 0, its rate already holds
+    the big day); Q's is 1 (group 0). Planned demand over n days = (forecast + n·r)/2."""
     p = [2.0] * 10
     p[4] = 12.0
     errors = [0.0] * 10
@@ -410,23 +416,21 @@ def test_pooled_tail_by_hand():
     settings = Settings(review_period_days=1)
     out = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.95,
               history=hist)
-    k = (10 - 0.05 * 34 / 2) / 2
-    assert k == pytest.approx(4.575)
-    assert out["P"]["safety_stock"] == pytest.approx(k * 3, abs=1e-8)
-    assert norm.ppf(0.95) * statistics.stdev(errors) < k * 3
-    assert out["Q"]["safety_stock"] == pytest.approx(k * 1, abs=1e-8)
-    assert out["P"]["order_up_to"] == pytest.approx((2 * 2 + 2 * 3) / 2 + k * 3, abs=1e-8)
-    assert out["P"]["reorder_point"] == pytest.approx((2 + 1 * 3) / 2 + k * 3, abs=1e-8)
+    assert 14 - math.ceil(4 + 2 * 4.0) > 0.05 * 34 >= 14 - math.ceil(4 + 2 * 4.25)
+    assert out["P"]["safety_stock"] == 0
+    assert out["Q"]["safety_stock"] == pytest.approx(4.25 * 1)
+    assert out["P"]["order_up_to"] == pytest.approx((2 * 2 + 2 * 3) / 2)
+    assert out["P"]["reorder_point"] == pytest.approx((2 + 1 * 3) / 2)
     assert out["P"]["forecast_lead_time"] == pytest.approx(2)  # the forecast's own, not the blend
-    assert out["Q"]["order_up_to"] == pytest.approx((2 + 2) / 2 + k, abs=1e-8)
+    assert out["Q"]["order_up_to"] == pytest.approx((2 + 2) / 2 + 4.25)
     # without the history (the tail's input), the plan is the error-based one
     plain = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.95)
     assert plain["P"]["safety_stock"] == pytest.approx(norm.ppf(0.95) * statistics.stdev(errors))
     assert plain["Q"]["safety_stock"] == 0
-    # at 99%: 2·(10 − 2k) = 0.01·34
+    # at 99% the budget is 0.34 units: 14 − ⌈4 + 2k⌉ = 0 first at k = 4.75 (⌈13.5⌉ = 14)
     hi = run(sk, dl, res, sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}), settings=settings, service_level=0.99,
              history=hist)
-    assert hi["P"]["safety_stock"] == pytest.approx((10 - 0.01 * 34 / 2) / 2 * 3, abs=1e-8)
+    assert hi["Q"]["safety_stock"] == pytest.approx(4.75) and hi["P"]["safety_stock"] == 0
     # a forecast that never falls short needs no tail; R = 0 has no review period to protect
     exact = run(sk, dl, residuals({"P": [0.0] * 10, "Q": [0.0] * 10}), settings=settings, service_level=0.95,
                 history=history({"P": [2.0] * 10, "Q": [1.0] * 10}))
@@ -454,8 +458,9 @@ def test_several_service_levels_at_once_equal_one_at_a_time():
         one = compute(*args, level, None, hist).sort("sku")
         got = both.filter(pl.col("service_level") == level).sort("sku")
         assert got.equals(one)
-    assert (both.filter(pl.col("service_level") == 0.99)["safety_stock"].sort()
-            > both.filter(pl.col("service_level") == 0.95)["safety_stock"].sort()).all()
+    hi = dict(both.filter(pl.col("service_level") == 0.99).select("sku", "safety_stock").iter_rows())
+    lo = dict(both.filter(pl.col("service_level") == 0.95).select("sku", "safety_stock").iter_rows())
+    assert hi["Q"] > lo["Q"] and hi["N"] > lo["N"] and hi["P"] == lo["P"] == 0
 
 
 def test_robust_rate_keeps_the_long_window_and_skips_stock_out_days():
@@ -505,10 +510,10 @@ def test_window_rates_are_the_robust_rate_of_each_day():
 def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
     """Random lumpy demand and forecast errors for a few SKUs, some days missing (censored): the
     plan's pooled tail and order-up-to level equal the pandas window-by-window recomputation (each
-    window's rate from the days before it) with scipy's root finder."""
+    window's rate from the days before it), its groups' days found by trying every combination."""
     import numpy as np
 
-    from tests.forecast_helpers import pooled_days, pooled_windows, robust_rate
+    from tests.forecast_helpers import pooled_windows, robust_rate, sku_days, tail_days
     rng = np.random.default_rng(seed)
     names = [f"S{i}" for i in range(4)]
     units = {s: (rng.poisson(1.5, 60) * (1 + 20 * (rng.random(60) < 0.05))).astype(float).tolist() for s in names}
@@ -523,11 +528,11 @@ def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
     plain = run(*args, settings=Settings(review_period_days=R), service_level=level)  # z·σ_L alone
     w = pooled_windows(res, hist, {s: L for s in names}, R, T)
     tail = len(w) >= policy.MIN_WINDOWS and (w["x_lr"] - w["x_l"]).sum() > 0
-    k = pooled_days(w, level) if tail else None
+    pick, cuts = tail_days(w, level, policy.K_GRID) if tail else (None, None)
     for s in names:
         r = robust_rate(hist, s, T)
         has = tail and r > 0
-        want = k * r if has else plain[s]["safety_stock"]  # the tail replaces z·σ_L
+        want = sku_days(pick, cuts, hist, s, T) * r if has else plain[s]["safety_stock"]  # replaces z·σ_L
         assert out[s]["safety_stock"] == pytest.approx(want, rel=1e-6, abs=1e-9)
         d_lr = plain[s]["order_up_to"] - plain[s]["safety_stock"]  # the forecast over L + R
         planned = (d_lr + (L + R) * r) / 2 if has else d_lr

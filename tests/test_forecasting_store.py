@@ -104,7 +104,7 @@ def test_replan_with_another_lead_time_uses_the_stored_errors(demo_run):
     history = series.demand(con, as_of=f.as_of)
     windows = pooled_windows(f.residuals, history, {k: 12 for k in f.skus["sku"]}, 7, today)
     assert windows["sku"].nunique() > 10
-    pooled = pooled_days(windows, row["service_level"]) * robust_rate(history, sku, today)
+    pooled = pooled_days(windows, row["service_level"], history, sku, today) * robust_rate(history, sku, today)
     assert pooled > 0
     assert row["safety_stock"] == pytest.approx(pooled, rel=1e-6)  # the tail replaces z·σ_L
     planned = (row["forecast_lead_time"] + 12 * robust_rate(history, sku, today)) / 2

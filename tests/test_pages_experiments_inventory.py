@@ -19,7 +19,7 @@ from forecasting.run import Forecast
 from metrics import experiments, stock
 from tests.conftest import ROOT
 from tests.test_forecasting_store import assert_same_plan, window_sums
-from tests.forecast_helpers import pooled_days, pooled_windows, robust_rate
+from tests.forecast_helpers import pooled_windows, robust_rate, sku_days, tail_days
 
 EXP = "app_pages/experiments.py"
 INV = "app_pages/inventory.py"
@@ -313,10 +313,11 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
     stored_fc = Forecast(fc, plan.select("sku", "abc"), res, {}, date(2026, 10, 28))
     assert_same_plan(alt, policy.plan(stored_fc, con, service_level=0.98, lead_time_days=10))
     windows = pooled_windows(res, history, {k: 10 for k in alt["sku"]}, 7, date(2026, 10, 29))
-    k98 = pooled_days(windows, 0.98)
+    pick, cuts = tail_days(windows, 0.98, policy.K_GRID)
     for r in alt.iter_rows(named=True):  # σ_L of the 10-day error sums and the pooled tail, by hand
         sums = window_sums(res, r["sku"], 10)
         assert len(sums) >= policy.MIN_WINDOWS
+        k98 = sku_days(pick, cuts, history, r["sku"], date(2026, 10, 29))
         pooled = k98 * robust_rate(history, r["sku"], date(2026, 10, 29))
         assert pooled > 0
         want = pooled  # the tail replaces z·σ_L
