@@ -233,14 +233,14 @@ def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFram
          .join(through(pl.col("L"), "a1", "e1"), on=["sku", "date"])
          .join(through(pl.col("L") + R, "a2", "e2"), on=["sku", "date"])
          .select("sku", "date", "L", "rate", "prev", "spike", x_l=pl.col("a1") - pl.col("a0"),
-                 x_lr=pl.col("a2") - pl.col("a0"),  # blended planned demand over L + R, as the plan's:
+                 x_lr=pl.col("a2") - pl.col("a0"),  # level: the blended planned demand over L + R, as the plan's
                  level=(pl.col("a2") - pl.col("a0") + pl.col("e2") - pl.col("e0") + (pl.col("L") + R) * pl.col("rate")) / 2)
          .sort("sku", "date"))  # ties in spikiness fall into groups in this order
     if w.height < MIN_WINDOWS:
         return out
     # the window whose review period is the R days before s: what it lost was not sold then, so not reordered on s
     w = w.join(w.select("sku", date=pl.col("date") + pl.duration(days=pl.col("L") + R), p_l="x_l", p_lr="x_lr",
-                        p_level="level", p_rate="rate"), on=["sku", "date"], how="left")
+                        p_level="level", p_rate="rate"), on=["sku", "date"], how="left", maintain_order="left")
     x_l, x_lr, level, rate, before = (w[c].to_numpy() for c in ("x_l", "x_lr", "level", "rate", "prev"))
     p_l, p_lr, p_level, p_rate = (w[c].fill_null(0.0).to_numpy() for c in ("p_l", "p_lr", "p_level", "p_rate"))
     demand = x_lr - x_l
@@ -273,7 +273,7 @@ def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFram
 
 
 def _cheapest(lost: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
-    """Days k per group (from K_GRID) of least stock Σ_g k_g·cost_g whose units lost Σ_g lost[g, k_g]
+    """Days k per group (``GROUPS`` = 3; from K_GRID) of least stock Σ_g k_g·cost_g whose units lost Σ_g lost[g, k_g]
     (lost: groups × K_GRID, non-increasing along the grid) stay within ``budget``; the largest k where
     no choice does. Exact on the grid: every (k_0, k_1), then the smallest feasible k_2."""
     n = len(K_GRID)
