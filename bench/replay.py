@@ -19,7 +19,8 @@ Policies (forecasting/simulate.py):
   the day before (backtest, method per SKU, P50) and ``forecasting.policy``'s order-up-to level
   (planned demand over L + R + safety stock: where there is a pooled tail, planned demand = the
   forecast blended half and half with the SKU's robust rate and safety stock = k_β days of that
-  rate, k_β from every SKU's backtest windows by the fill-rate criterion; else the forecast and
+  rate, k_β per spikiness tercile from every SKU's backtest windows, the cheapest that meets the
+  fill rate counting lost sales; else the forecast and
   z·σ_L) on each review day;
 - **ours, moving average**: the same policy formulas with a 28-day moving average as forecast and
   σ_L from its errors over the last 91 days (cheap; shows what the forecast adds);
