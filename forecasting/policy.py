@@ -267,15 +267,18 @@ def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFram
     today = rated.filter(pl.col("date") == rated["date"].max()).select("sku", spike=pl.col("peak") / pl.col("rate"))
     g = (base.join(today, on="sku", how="left", maintain_order="left")["spike"].fill_null(0.0).fill_nan(0.0).to_numpy()[:, None]
          > cuts[None, :]).sum(axis=1)
-    levels = base["service_level"].to_numpy()
-    return base.select("sku", "service_level").with_columns(
-        k=pl.Series([ks[lv][gi] for lv, gi in zip(levels, g)], dtype=pl.Float64))
+    levels, k = base["service_level"].to_numpy(), np.empty(base.height)
+    for level, by in ks.items():
+        at = levels == level
+        k[at] = by[g[at]]
+    return base.select("sku", "service_level").with_columns(k=pl.Series(k, dtype=pl.Float64))
 
 
 def _cheapest(lost: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
-    """Days k per group (``GROUPS`` = 3; from K_GRID) of least stock Σ_g k_g·cost_g whose units lost Σ_g lost[g, k_g]
-    (lost: groups × K_GRID, non-increasing along the grid) stay within ``budget``; the largest k where
-    no choice does. Exact on the grid: every (k_0, k_1), then the smallest feasible k_2."""
+    """Days k per group (``GROUPS`` = 3, from K_GRID) of least stock Σ_g k_g·cost_g whose units lost
+    Σ_g lost[g, k_g] (lost: groups × K_GRID, non-increasing along the grid) stay within ``budget``;
+    the largest k where no choice does. Exact on the grid: every (k_0, k_1), then the smallest
+    feasible k_2."""
     n = len(K_GRID)
     left = budget + 1e-9 - (lost[0][:, None] + lost[1][None, :])
     j2 = n - np.searchsorted(lost[2][::-1], left, side="right")  # smallest j with lost[2, j] ≤ left
