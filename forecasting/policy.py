@@ -44,8 +44,9 @@ default the day after the forecast's ``as_of`` (else its first forecast day)):
     (1 − service level) of the review periods' demand — the fill-rate (β) criterion, met pooled over
     the run (exact on the grid: every k_0, k_1, then the smallest k_2 that fits). A steady seller needs
     fewer days of its rate than one whose big orders come out of the blue; in the scratch replay on
-    UCI with daily review one k per group held about 8% less stock than one k for all. Today a SKU gets its group's k by today's
-    spikiness against the groups' largest values; the largest k when no choice fits. No tail with
+    UCI with daily review one k per group held about 8% less stock than one k for all. Today a SKU
+    gets its group's k by today's spikiness against the groups' largest values; the largest k when
+    no choice fits. No tail with
     fewer than ``MIN_WINDOWS`` windows with r_s > 0, R = 0, no demand in the windows, or r = 0 today.
 - safety_stock = k_β·r where there is a tail, else max(0, z·σ_L) (and planned demand = the
   forecast). The pooled tail replaces z·σ_L rather than adding to it: it is calibrated to the
@@ -209,18 +210,19 @@ def window_rates(history: pl.DataFrame, first: date) -> pl.DataFrame:
             .with_columns(rate=pl.max_horizontal(mean(28), mean(365)), peak=peak.fill_null(0.0)))
 
 
-def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFrame, R: int) -> pl.DataFrame:
+def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, today: date, base: pl.DataFrame,
+                 R: int) -> pl.DataFrame:
     """Per SKU and level: the pooled tail's k_β (days, module docstring), from the backtest windows of
     every SKU; ``rated`` is :func:`window_rates`' history with a row on today, ``base`` has sku, L and
     service_level (one row per SKU and level; the windows are built once for every level)."""
     out = base.select("sku", "service_level", k=pl.lit(None, pl.Float64))
     if R <= 0 or residuals.height == 0:
         return out
-    prev = pl.col("units").rolling_sum_by("date", window_size=f"{R}d", closed="left").over("sku")
+    before = pl.col("units").rolling_sum_by("date", window_size=f"{R}d", closed="left").over("sku")
     r = (residuals.select("sku", pl.col("date").cast(pl.Date), pl.col("error").cast(pl.Float64))
          .join(base.select("sku", "L").unique("sku"), on="sku")
-         .join(rated.select("sku", "date", "rate", "peak", actual="units", prev=prev), on=["sku", "date"], how="left")
-         .with_columns(pl.col("actual", "rate", "peak", "prev").fill_null(0.0)).sort("sku", "date")
+         .join(rated.select("sku", "date", "rate", "peak", actual="units", before=before), on=["sku", "date"], how="left")
+         .with_columns(pl.col("actual", "rate", "peak", "before").fill_null(0.0)).sort("sku", "date")
          .with_columns(ca=pl.col("actual").cum_sum().over("sku"), ce=pl.col("error").cum_sum().over("sku")))
 
     def through(days: pl.Expr, a: str, e: str) -> pl.DataFrame:
@@ -228,11 +230,11 @@ def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFram
         return r.select("sku", date=pl.col("date") - pl.duration(days=days - 1), **{a: "ca", e: "ce"})
 
     w = (r.filter(pl.col("rate") > 0)
-         .select("sku", "date", "L", "rate", "prev", spike=pl.col("peak") / pl.col("rate"),
+         .select("sku", "date", "L", "rate", "before", spike=pl.col("peak") / pl.col("rate"),
                  a0=pl.col("ca") - pl.col("actual"), e0=pl.col("ce") - pl.col("error"))
          .join(through(pl.col("L"), "a1", "e1"), on=["sku", "date"])
          .join(through(pl.col("L") + R, "a2", "e2"), on=["sku", "date"])
-         .select("sku", "date", "L", "rate", "prev", "spike", x_l=pl.col("a1") - pl.col("a0"),
+         .select("sku", "date", "L", "rate", "before", "spike", x_l=pl.col("a1") - pl.col("a0"),
                  x_lr=pl.col("a2") - pl.col("a0"),  # level: the blended planned demand over L + R, as the plan's
                  level=(pl.col("a2") - pl.col("a0") + pl.col("e2") - pl.col("e0") + (pl.col("L") + R) * pl.col("rate")) / 2)
          .sort("sku", "date"))  # ties in spikiness fall into groups in this order
@@ -241,7 +243,7 @@ def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFram
     # the window whose review period is the R days before s: what it lost was not sold then, so not reordered on s
     w = w.join(w.select("sku", date=pl.col("date") + pl.duration(days=pl.col("L") + R), p_l="x_l", p_lr="x_lr",
                         p_level="level", p_rate="rate"), on=["sku", "date"], how="left", maintain_order="left")
-    x_l, x_lr, level, rate, before = (w[c].to_numpy() for c in ("x_l", "x_lr", "level", "rate", "prev"))
+    x_l, x_lr, level, rate, before = (w[c].to_numpy() for c in ("x_l", "x_lr", "level", "rate", "before"))
     p_l, p_lr, p_level, p_rate = (w[c].fill_null(0.0).to_numpy() for c in ("p_l", "p_lr", "p_level", "p_rate"))
     demand = x_lr - x_l
     cycle = float(demand.sum())
@@ -264,8 +266,8 @@ def _pooled_days(residuals: pl.DataFrame, rated: pl.DataFrame, base: pl.DataFram
     by_group = np.stack([np.bincount(group, weights=lost(k), minlength=GROUPS) for k in K_GRID], axis=1)
     cost = np.bincount(group, weights=rate, minlength=GROUPS)
     ks = {level: _cheapest(by_group, cost, (1 - level) * cycle) for level in base["service_level"].unique().to_list()}
-    today = rated.filter(pl.col("date") == rated["date"].max()).select("sku", spike=pl.col("peak") / pl.col("rate"))
-    g = (base.join(today, on="sku", how="left", maintain_order="left")["spike"].fill_null(0.0).fill_nan(0.0).to_numpy()[:, None]
+    now = rated.filter(pl.col("date") == today).select("sku", spike=pl.col("peak") / pl.col("rate"))
+    g = (base.join(now, on="sku", how="left", maintain_order="left")["spike"].fill_null(0.0).fill_nan(0.0).to_numpy()[:, None]
          > cuts[None, :]).sum(axis=1)
     levels, k = base["service_level"].to_numpy(), np.empty(base.height)
     for level, by in ks.items():
@@ -359,7 +361,7 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
     if history is not None and history.height:
         own = history.filter(pl.col("sku").is_in(base["sku"].implode()))
         rated = window_rates(_with_day(own, today), history["date"].min())  # r on every day, and today
-        df = (df.join(_pooled_days(residuals, rated, base.select("sku", "L", "service_level"), R),
+        df = (df.join(_pooled_days(residuals, rated, today, base.select("sku", "L", "service_level"), R),
                       on=["sku", "service_level"], how="left")
               .join(_rate_on(rated, today), on="sku", how="left")
               .with_columns(k=pl.when(pl.col("rate") > 0).then("k")))

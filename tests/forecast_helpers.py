@@ -2,7 +2,6 @@
 window; every combination of the groups' days tried instead of the module's search)."""
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 
 import numpy as np
@@ -81,11 +80,11 @@ def lost(w: pd.DataFrame, k: float) -> pd.Series:
     return (w["x_lr"] - w["x_l"] - np.maximum(S - w["x_l"], order)).clip(lower=0)
 
 
-def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray, groups: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(k per spikiness group, the groups' cut points): the windows in terciles of spike (rank order,
     ties in (SKU, s) order); every combination of grid days per group tried, the cheapest
     Σ k_g·Σ rate_g whose Σ lost ≤ (1 − level)·Σ(x_lr − x_l)."""
-    n = len(w)
+    n, groups = len(w), 3
     rank = w["spike"].rank(method="first").astype(int) - 1
     g = (rank * groups // n).to_numpy()
     cuts = np.array([w["spike"][g == i].max() for i in range(groups - 1)])
