@@ -60,7 +60,8 @@ default the day after the forecast's ``as_of`` (else its first forecast day)):
   rounded up to a whole number of packs: ceil(max(shortfall, moq) / pack) · pack (so the quantity is
   ≥ MOQ and a multiple of the pack; moq null = none, pack null = 1).
 - order_by = the last day an order placed still arrives before stock falls below safety stock,
-  at forecast_daily: today + clip(floor((position − reorder_point) / forecast_daily), 0, 365);
+  at forecast_daily: today + clip(floor((position − reorder_point) / forecast_daily + 1e-9), 0, 365)
+  (the 1e-9 keeps a whole number of days whole under float noise);
   today when position < reorder_point; null when nothing is forecast and position ≥ reorder_point.
 - days_of_cover = max(on_hand, 0) / forecast_daily, capped at 365 (metrics.stock's cap), null when
   nothing is forecast. Unlike metrics.stock.cover (trailing 30 in-stock days of sales), the rate
@@ -381,7 +382,7 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
     packs = ((pl.max_horizontal(short, pl.col("moq")) / pl.col("pack")) - 1e-9).ceil()
     gap = pl.col("position") - pl.col("reorder_point")
     days_to_order = (pl.when(gap < 0).then(0)
-                     .when(fd > 0).then((gap / fd).floor().clip(0, COVER_CAP))
+                     .when(fd > 0).then((gap / fd + 1e-9).floor().clip(0, COVER_CAP))  # noise can't flip a day
                      .otherwise(None)).cast(pl.Int64)
     df = df.with_columns(
         recommended_qty=pl.when(pl.col("position").is_null()).then(None)

@@ -159,6 +159,16 @@ def test_order_by_dates():
     assert out["D"]["order_by"] == T + timedelta(days=365)
 
 
+def test_order_by_a_whole_number_of_days_stays_whole():
+    # 0.1/day, L = 9, σ 0 → ROP 0.9; (5 − 0.9)/0.1 = 41 days exactly, though 0.1 is not exact in
+    # binary and the float quotient falls just under 41: float noise must not cost a day
+    out = run(skus([{"sku": "E", "lead_time_days": 9}]), daily({"E": 0.1}), sd=sigma_d({"E": (0.0, 99)}),
+              st=stock({"E": (5, 0)}), service_level=0.95)["E"]
+    assert out["reorder_point"] == pytest.approx(0.9)
+    assert (5 - out["reorder_point"]) / out["forecast_daily"] < 41  # the noise is really there
+    assert out["order_by"] == T + timedelta(days=41)
+
+
 def test_flags():
     sk = skus([{"sku": k, "lead_time_days": 7} for k in
                ["risk", "low", "three", "over", "dead", "promo", "late_promo", "sku_promo", "fine", "empty"]])
