@@ -19,8 +19,12 @@ def robust_rate(history, sku: str, today: date) -> float:
     """max(mean units per day over the 28 days before today, over the 365 days before): days since
     the history's first day (any SKU), less the SKU's stock-out days; no row for the SKU = no sale."""
     h = _pandas(history)
-    first = h["date"].min()
-    own = h[(h["sku"] == sku) & (h["date"] < today)]
+    return _robust(h[h["sku"] == sku], h["date"].min(), today)
+
+
+def _robust(own: pd.DataFrame, first: date, today: date) -> float:
+    """:func:`robust_rate` from the SKU's own rows and the history's first day."""
+    own = own[own["date"] < today]
 
     def mean(n):
         start = today - timedelta(days=n)
@@ -33,7 +37,12 @@ def robust_rate(history, sku: str, today: date) -> float:
 def peak(history, sku: str, day: date) -> float:
     """The SKU's largest day (units) in the 365 days before ``day``; 0 when it has none."""
     h = _pandas(history)
-    own = h[(h["sku"] == sku) & (h["date"] < day) & (h["date"] >= day - timedelta(days=365))]
+    return _peak(h[h["sku"] == sku], day)
+
+
+def _peak(own: pd.DataFrame, day: date) -> float:
+    """:func:`peak` from the SKU's own rows."""
+    own = own[(own["date"] < day) & (own["date"] >= day - timedelta(days=365))]
     return float(own["units"].max()) if len(own) else 0.0
 
 
@@ -44,6 +53,7 @@ def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date
     before = the units of the R days before s, spike = peak before s / r_s, and p_l, p_lr, p_level,
     p_rate of the SKU's window starting on s − L − R (NaN when there is none)."""
     res, hist = _pandas(residuals), _pandas(history)
+    first = hist["date"].min()
     out = []
     for sku, g in res.groupby("sku"):
         if sku not in lead:
@@ -54,7 +64,7 @@ def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date
         err = dict(zip(g["date"], g["error"]))
         days = set(err)
         for s in sorted(days):
-            rate = robust_rate(hist, sku, s)
+            rate = _robust(own, first, s)
             if rate > 0 and s + timedelta(days=L - 1) in days and s + timedelta(days=L + R - 1) in days:
                 span = [s + timedelta(days=i) for i in range(L + R)]
                 a = [act.get(d, 0.0) if d in days else 0.0 for d in span]
@@ -62,22 +72,25 @@ def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date
                 before = sum(act.get(s - timedelta(days=i), 0.0) for i in range(1, R + 1))
                 out.append({"sku": sku, "s": s, "x_l": sum(a[:L]), "x_lr": sum(a),
                             "level": (sum(a) + sum(e) + (L + R) * rate) / 2, "rate": rate, "before": before,
-                            "spike": peak(hist, sku, s) / rate, "earlier": s - timedelta(days=L + R)})
+                            "spike": _peak(own, s) / rate, "earlier": s - timedelta(days=L + R)})
     w = pd.DataFrame(out, columns=["sku", "s", "x_l", "x_lr", "level", "rate", "before", "spike", "earlier"])
     prior = w[["sku", "s", "x_l", "x_lr", "level", "rate"]].rename(
         columns={"s": "earlier", "x_l": "p_l", "x_lr": "p_lr", "level": "p_level", "rate": "p_rate"})
     return w.merge(prior, on=["sku", "earlier"], how="left").sort_values(["sku", "s"]).reset_index(drop=True)
 
 
-def lost(w: pd.DataFrame, k: float) -> pd.Series:
+def lost(w: pd.DataFrame, k: float) -> np.ndarray:
     """Units each window loses in its review period at k: the review period's demand beyond
     max(S − x_l, the order placed on s), S = ⌈level + k·rate⌉, the order = min(S, (before − what
-    the window of s − L − R fell short by backorder accounting)⁺)."""
-    S = np.ceil(w["level"] + k * w["rate"] - 1e-9)
-    sp = np.ceil(w["p_level"] + k * w["p_rate"] - 1e-9)
-    short = ((w["p_lr"] - sp).clip(lower=0) - (w["p_l"] - sp).clip(lower=0)).fillna(0.0)  # no such window: 0
-    order = np.minimum(S, (w["before"] - short).clip(lower=0))
-    return (w["x_lr"] - w["x_l"] - np.maximum(S - w["x_l"], order)).clip(lower=0)
+    the window of s − L − R fell short by backorder accounting)⁺). (numpy on the columns: pandas
+    Series arithmetic made the brute force below take minutes.)"""
+    c = {name: w[name].to_numpy(dtype=float) for name in ("level", "rate", "p_level", "p_rate", "p_l", "p_lr",
+                                                           "x_l", "x_lr", "before")}
+    S = np.ceil(c["level"] + k * c["rate"] - 1e-9)
+    sp = np.ceil(c["p_level"] + k * c["p_rate"] - 1e-9)
+    short = np.nan_to_num(np.maximum(c["p_lr"] - sp, 0) - np.maximum(c["p_l"] - sp, 0))  # no such window: 0
+    order = np.minimum(S, np.maximum(c["before"] - short, 0))
+    return np.maximum(c["x_lr"] - c["x_l"] - np.maximum(S - c["x_l"], order), 0)
 
 
 def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +101,8 @@ def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray) -> tuple[np.ndarr
     rank = w["spike"].rank(method="first").astype(int) - 1
     g = (rank * groups // n).to_numpy()
     cuts = np.array([w["spike"][g == i].max() for i in range(groups - 1)])
-    lost_at = np.array([[lost(w[g == i], k).sum() for k in grid] for i in range(groups)])  # groups × grid
+    parts = [w[g == i] for i in range(groups)]
+    lost_at = np.array([[lost(part, k).sum() for k in grid] for part in parts])  # groups × grid
     cost = np.array([w["rate"][g == i].sum() for i in range(groups)])
     budget = (1 - level) * (w["x_lr"] - w["x_l"]).sum() + 1e-9
     best, pick = np.inf, np.full(groups, grid[-1])

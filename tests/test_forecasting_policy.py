@@ -515,7 +515,7 @@ def test_window_rates_are_the_robust_rate_of_each_day():
     assert got[("A", days[0])] == 0  # nothing before the first day
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([0.9, 0.95, 0.98]), st.integers(1, 5), st.integers(1, 7))
 def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
     """Random lumpy demand and forecast errors for a few SKUs, some days missing (censored): the
