@@ -261,11 +261,11 @@ def test_other_sessions_never_see_the_log_row_before_all_its_lines(tmp_path):
     """A reader on its own cursor of the app's one connection (another browser session) never sees
     the new ingest_log row before all the file's order lines, and sees everything once the load
     returns. DuckDB 2.0 makes a commit visible piece by piece: for a moment (about 1 run in 3 here)
-    a reader sees the new lines while ingest_log still has its old rows, and once (a clean-clone CI run, stop 15) it
-    saw the first 122,880-row row group of the 200,000 new lines alone. The pipeline writes data
-    before its log row, so such a moment only shows new data under the old warehouse version, and
-    the page cache refreshes when the version moves; the opposite order would cache old or partial
-    data under the new version, which this test forbids."""
+    a reader sees the new lines while ingest_log still has its old rows, and once (a clean-clone
+    CI run, stop 15) it saw the first 122,880-row row group of the 200,000 new lines alone. The
+    pipeline writes data before its log row, so such a moment only shows new data under the old
+    warehouse version, and the page cache refreshes when the version moves; the opposite order
+    would cache old or partial data under the new version, which this test forbids."""
     import threading
     con = warehouse.connect(tmp_path / "w.duckdb")
     ingest.ingest_file(con, EXPORTS / "orders_canonical.csv")
