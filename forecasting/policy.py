@@ -79,6 +79,7 @@ null, no stock flag is raised and a :class:`StockUnknownWarning` says "stock lev
 """
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -143,9 +144,16 @@ class Settings:
 
     @classmethod
     def from_warehouse(cls, con: duckdb.DuckDBPyConnection) -> "Settings":
-        return cls(**{k: warehouse.get_setting(con, k) for k in
-                      ("default_lead_time_days", "review_period_days", "service_levels", "low_stock_days",
-                       "promo_cover_days")})
+        """The warehouse's settings; a stored value that is not JSON (edited by hand) → BadSettings."""
+        values = {}
+        for k in ("default_lead_time_days", "review_period_days", "service_levels", "low_stock_days",
+                  "promo_cover_days"):
+            try:
+                values[k] = warehouse.get_setting(con, k)
+            except json.JSONDecodeError as e:
+                raise BadSettings(f"setting {k} in the warehouse is not valid JSON ({e.msg}, character {e.pos}): "
+                                  "set it again on the Settings page") from None
+        return cls(**values)
 
 
 def _check_products(skus: pl.DataFrame) -> None:

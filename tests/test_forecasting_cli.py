@@ -136,6 +136,24 @@ def test_bad_product_value_found_inside_the_run_is_exit_2(capsys, small_db, tmp_
     con.close()
 
 
+def test_a_setting_edited_into_bad_json_is_exit_2_with_its_name(capsys, small_db, tmp_path):
+    """A settings row whose value is not JSON (edited by hand in the warehouse) is bad input: exit 2
+    naming the setting, and no run is stored."""
+    path = tmp_path / "badsetting.duckdb"
+    shutil.copy(small_db, path)
+    con = warehouse.connect(path)
+    con.execute("insert or replace into settings (key, value) values ('review_period_days', '{7')")
+    before = con.execute("select count(*) from forecast_runs").fetchall()[0][0]
+    con.close()
+    code, out, err = run(capsys, "--horizon", "14", "--db", str(path), "--json")
+    assert code == 2 and out == ""
+    assert err == ("error: setting review_period_days in the warehouse is not valid JSON (Expecting property name "
+                   "enclosed in double quotes, character 1): set it again on the Settings page\n")
+    con = warehouse.connect(path, read_only=True)
+    assert con.execute("select count(*) from forecast_runs").fetchall()[0][0] == before
+    con.close()
+
+
 def test_csv_into_a_missing_folder_is_exit_2_before_any_work(capsys, small_db, tmp_path):
     target = tmp_path / "nope" / "plan.csv"
     code, out, err = run(capsys, "--db", small_db, "--csv", str(target), "--json")
