@@ -8,9 +8,10 @@ baseline_wape_7d, baseline_mase, skus}, "by_method", "by_abc", "run_id"} over th
 days of history (definitions: forecasting.backtest). Both store the run in the warehouse
 (forecasting.store), so the app reads it without recomputing. ``--csv OUT`` writes the plan as a
 formula-safe CSV. Exit 2 with a one-line reason on bad input (nothing written): a
-``policy.BadSettings`` (an argument, a setting or a product's value out of range), no order history
-(``run.NoHistory``), no warehouse file, or the warehouse held by another process. Any other exception
-is a programming error: "internal error: …" and exit 1.
+``policy.BadSettings`` (an argument, a setting or a product's value out of range, or a setting
+stored as something other than JSON), no order history (``run.NoHistory``), no warehouse file, or
+the warehouse held by another process. Any other exception is a programming error: "internal
+error: …" and exit 1.
 """
 from __future__ import annotations
 
