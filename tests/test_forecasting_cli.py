@@ -118,37 +118,27 @@ def test_internal_value_error_is_exit_1_not_bad_input(capsys, small_db, monkeypa
         assert (code, out, err) == (1, "", "internal error: ValueError: boom\n")
 
 
-def test_bad_product_value_found_inside_the_run_is_exit_2(capsys, small_db, tmp_path):
-    """policy.BadSettings raised while planning (a product's pack size < 1) is bad input: exit 2 with
-    the policy's message, and no run is stored."""
-    path = tmp_path / "badpack.duckdb"
+@pytest.mark.parametrize("edit, message", [
+    # policy.BadSettings raised while planning: a product's pack size < 1
+    ("insert into products (sku, pack_size) values ('SLOW', 0)",
+     "products.pack_size must be 1 or more units; SKU(s) SLOW have pack_size out of range: fix them in the "
+     "products file and upload it again"),
+    # a settings row whose value is not JSON (edited by hand in the warehouse)
+    ("insert or replace into settings (key, value) values ('review_period_days', '{7')",
+     "setting review_period_days in the warehouse is not valid JSON (Expecting property name enclosed in "
+     "double quotes, character 1): set it again on the Settings page"),
+], ids=["pack_size_0", "setting_not_json"])
+def test_bad_value_found_inside_the_run_is_exit_2_and_stores_nothing(capsys, small_db, tmp_path, edit, message):
+    """Bad input found in the warehouse while running: exit 2 with the policy's one-line message,
+    and no run is stored."""
+    path = tmp_path / "bad.duckdb"
     shutil.copy(small_db, path)
     con = warehouse.connect(path)
-    con.execute("insert into products (sku, pack_size) values ('SLOW', 0)")
+    con.execute(edit)
     before = con.execute("select count(*) from forecast_runs").fetchall()[0][0]
     con.close()
     code, out, err = run(capsys, "--horizon", "14", "--db", str(path), "--json")
-    assert code == 2 and out == ""
-    assert err == ("error: products.pack_size must be 1 or more units; SKU(s) SLOW have pack_size out of range: "
-                   "fix them in the products file and upload it again\n")
-    con = warehouse.connect(path, read_only=True)
-    assert con.execute("select count(*) from forecast_runs").fetchall()[0][0] == before
-    con.close()
-
-
-def test_a_setting_edited_into_bad_json_is_exit_2_with_its_name(capsys, small_db, tmp_path):
-    """A settings row whose value is not JSON (edited by hand in the warehouse) is bad input: exit 2
-    naming the setting, and no run is stored."""
-    path = tmp_path / "badsetting.duckdb"
-    shutil.copy(small_db, path)
-    con = warehouse.connect(path)
-    con.execute("insert or replace into settings (key, value) values ('review_period_days', '{7')")
-    before = con.execute("select count(*) from forecast_runs").fetchall()[0][0]
-    con.close()
-    code, out, err = run(capsys, "--horizon", "14", "--db", str(path), "--json")
-    assert code == 2 and out == ""
-    assert err == ("error: setting review_period_days in the warehouse is not valid JSON (Expecting property name "
-                   "enclosed in double quotes, character 1): set it again on the Settings page\n")
+    assert (code, out, err) == (2, "", f"error: {message}\n")
     con = warehouse.connect(path, read_only=True)
     assert con.execute("select count(*) from forecast_runs").fetchall()[0][0] == before
     con.close()
