@@ -46,8 +46,8 @@ default the day after the forecast's ``as_of`` (else its first forecast day)):
     fewer days of its rate than one whose big orders come out of the blue; in the scratch replay on
     UCI with daily review one k per group held about 8% less stock than one k for all. Today a SKU
     gets its group's k by today's spikiness against the groups' largest values; the largest k when
-    no choice fits. No tail with
-    fewer than ``MIN_WINDOWS`` windows with r_s > 0, R = 0, no demand in the windows, or r = 0 today.
+    no choice fits. No tail with fewer than ``MIN_WINDOWS`` windows with r_s > 0, R = 0, no demand
+    in the windows, or r = 0 today.
 - safety_stock = k_β·r where there is a tail, else max(0, z·σ_L) (and planned demand = the
   forecast). The pooled tail replaces z·σ_L rather than adding to it: it is calibrated to the
   fill rate on its own (both together overshot the target by 1.5–2 points in the replay). Note
