@@ -134,3 +134,55 @@ def test_choice_rule():
     f["tsb"][0] = 1 + 9.5 / 7
     f["tsb"][1] = 1 + 8 / 7
     assert bt.choose(p, {50: f}, 7).tolist() == ["gbm", "tsb", bt.FALLBACK]
+
+
+def test_promotion_lift_by_hand():
+    """promo_lift: A sells 2 a day and 6 on its 5 promotion days; B 1 a day and 1 on its one promotion
+    day; C sells only on promotion days; D sells less on them. Pooled λ = Σ promotion-day units /
+    Σ promotion days × usual day = (30 + 1 + 0) / (5·2 + 1·1 + 2·1) over the SKUs with a usual day;
+    per SKU (P + 14·λ·b) / (b·(n + 14)); C (no usual day) takes λ; D's (0 + 14·λ) / (16) is more
+    than 1, and would be floored at 1 if it were not."""
+    from forecasting import backtest as bt
+    y = np.array([[2.0] * 20, [1.0] * 20, [0.0] * 20, [1.0] * 20])
+    promo = np.zeros((4, 20), bool)
+    promo[0, 10:15] = True
+    promo[1, 3] = True
+    promo[2, :] = True
+    promo[3, 5:7] = True
+    y[0, 10:15] = 6.0
+    y[2, :4] = 3.0
+    y[3, 5:7] = 0.0
+    y[1, 0] = np.nan  # unknown (censored): neither a usual day nor a promotion day
+    pool = 31 / 13
+    lift = bt.promo_lift(y, promo)
+    assert lift[0] == pytest.approx((30 + 14 * pool * 2) / (2 * (5 + 14)))
+    assert lift[1] == pytest.approx((1 + 14 * pool * 1) / (1 * (1 + 14)))
+    assert lift[2] == pytest.approx(pool)
+    assert lift[3] == pytest.approx(14 * pool / 16)
+    assert bt.promo_lift(np.array([[2.0, 2, 0, 0]]), np.array([[False, False, True, True]]))[0] == 1.0  # floor
+    assert bt.promo_lift(y, np.zeros_like(promo)).tolist() == [1.0] * 4  # no promotions: no lift
+
+
+def test_local_forecasts_know_promotions_and_the_baseline_does_not():
+    """A SKU selling 4 a day and 10 on promotion days (every 10th day): each local method is fitted
+    on the history with promotion days divided by the SKU's lift and its forecast of a promotion day
+    multiplied by it; the baseline (seasonal naive as is) knows nothing of promotions."""
+    from forecasting import backtest as bt
+    from forecasting.models import LOCAL_MODELS
+    T, h = 70, 14
+    y = np.full((1, T), 4.0)
+    promo = np.zeros((1, T + h), bool)
+    promo[0, ::10] = True
+    y[0, promo[0, :T]] = 10.0
+    p = bt.Panel(["A"], START, y, np.ones((1, T), bool), promo)
+    lift = bt.promo_lift(y, promo[:, :T])[0]
+    assert lift == pytest.approx((70 + 14 * 2.5 * 4) / (4 * (7 + 14)))  # λ = 10/4 pooled over one SKU
+    base = np.where(promo[:, :T], y / lift, y)
+    got = bt.local_forecasts(p, T, h)
+    assert set(got) == set(LOCAL_MODELS)
+    for m, f in got.items():
+        plain = LOCAL_MODELS[m]().fit(base).predict(h)
+        want = np.where(promo[:, T:], plain * lift, plain)
+        assert np.allclose(f, want), m
+    assert promo[0, T:].any() and got["moving_average"][0, 0] == pytest.approx(got["moving_average"][0, 1] * lift)
+    assert np.array_equal(bt.baseline_forecast(p, T, h), LOCAL_MODELS[bt.BASELINE]().fit(y).predict(h))
