@@ -181,7 +181,7 @@ def plan_levels(con, skus: list[str], first_day, start: int, days: int, fits: di
     settings = policy.Settings(review_period_days=review_period_days)
     products = pl.DataFrame({"sku": skus}, schema={"sku": pl.String}).join(
         con.sql("select sku, name, lead_time_days, moq, pack_size from products").pl(), on="sku", how="left")
-    promotions = con.sql("select sku, start_date from promotions").pl()
+    promotions = con.sql("select sku, start_date, end_date from promotions").pl()
     from forecasting import series
     history = series.demand(con)
     out = {s: np.full((len(skus), days), np.nan) for s in service_levels}

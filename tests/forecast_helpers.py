@@ -46,13 +46,15 @@ def _peak(own: pd.DataFrame, day: date) -> float:
     return float(own["units"].max()) if len(own) else 0.0
 
 
-def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date) -> pd.DataFrame:
+def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date, promotions=None) -> pd.DataFrame:
     """One row per backtest window (SKU, start day s whose days s + L − 1 and s + L + R − 1 are residual
     days too, and whose rate r_s — the robust rate on day s — is positive), in (SKU, s) order: x_l,
     x_lr (actual units), level = (f_lr + (L + R)·r_s) / 2 with f_lr = actual + error, rate = r_s,
     before = the units of the R days before s, spike = peak before s / r_s, and p_l, p_lr, p_level,
-    p_rate of the SKU's window starting on s − L − R (NaN when there is none)."""
+    p_rate of the SKU's window starting on s − L − R (NaN when there is none), and promo: whether a
+    promotion (rows of sku — None = store-wide —, start_date, end_date) runs on one of days s … s + L + R − 1."""
     res, hist = _pandas(residuals), _pandas(history)
+    runs = [] if promotions is None else list(promotions.iter_rows())
     first = hist["date"].min()
     out = []
     for sku, g in res.groupby("sku"):
@@ -72,8 +74,9 @@ def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date
                 before = sum(act.get(s - timedelta(days=i), 0.0) for i in range(1, R + 1))
                 out.append({"sku": sku, "s": s, "x_l": sum(a[:L]), "x_lr": sum(a),
                             "level": (sum(a) + sum(e) + (L + R) * rate) / 2, "rate": rate, "before": before,
-                            "spike": _peak(own, s) / rate, "earlier": s - timedelta(days=L + R)})
-    w = pd.DataFrame(out, columns=["sku", "s", "x_l", "x_lr", "level", "rate", "before", "spike", "earlier"])
+                            "spike": _peak(own, s) / rate, "earlier": s - timedelta(days=L + R),
+                            "promo": any(who in (None, sku) and a <= span[-1] and b >= s for who, a, b in runs)})
+    w = pd.DataFrame(out, columns=["sku", "s", "x_l", "x_lr", "level", "rate", "before", "spike", "earlier", "promo"])
     prior = w[["sku", "s", "x_l", "x_lr", "level", "rate"]].rename(
         columns={"s": "earlier", "x_l": "p_l", "x_lr": "p_lr", "level": "p_level", "rate": "p_rate"})
     return w.merge(prior, on=["sku", "earlier"], how="left").sort_values(["sku", "s"]).reset_index(drop=True)
@@ -93,10 +96,17 @@ def lost(w: pd.DataFrame, k: float) -> np.ndarray:
     return np.maximum(c["x_lr"] - c["x_l"] - np.maximum(S - c["x_l"], order), 0)
 
 
-def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(k per spikiness group, the groups' cut points): the windows in terciles of spike (rank order,
-    ties in (SKU, s) order); every combination of grid days per group tried, the cheapest
-    Σ k_g·Σ rate_g whose Σ lost ≤ (1 − level)·Σ(x_lr − x_l)."""
+def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(k per spikiness group, the groups' cut points, k of the promotion windows or None): the
+    windows in terciles of spike (rank order, ties in (SKU, s) order); every combination of grid
+    days per group tried, the cheapest Σ k_g·Σ rate_g whose Σ lost ≤ (1 − level)·Σ(x_lr − x_l).
+    With at least 8 promotion windows and demand in their review periods, they also get a k of their
+    own: the smallest grid day whose Σ lost over them ≤ (1 − level)·their demand."""
+    promo = w["promo"].to_numpy(dtype=bool)
+    k_promo = None
+    if promo.sum() >= 8 and (w["x_lr"] - w["x_l"])[promo].sum() > 0:
+        budget = (1 - level) * (w["x_lr"] - w["x_l"])[promo].sum() + 1e-9
+        k_promo = next((k for k in grid if lost(w[promo], k).sum() <= budget), grid[-1])
     n, groups = len(w), 3
     rank = w["spike"].rank(method="first").astype(int) - 1
     g = (rank * groups // n).to_numpy()
@@ -113,18 +123,29 @@ def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray) -> tuple[np.ndarr
         b, c = np.unravel_index(np.argmin(price), price.shape)
         if price[b, c] < best:
             best, pick = price[b, c], grid[[a, b, c]]
-    return pick, cuts
+    return pick, cuts, k_promo
 
 
-def sku_days(pick: np.ndarray, cuts: np.ndarray, history, sku: str, today: date) -> float:
-    """The tail's k for a SKU today: its group's, by today's spikiness (peak / robust rate) against the cuts."""
+def promo_ahead(promotions, sku: str, today: date, days: int) -> bool:
+    """Whether a promotion for ``sku`` or a store-wide one (sku None) runs on one of the ``days``
+    days from ``today`` (promotions: rows of sku, start_date, end_date)."""
+    last = today + timedelta(days=days - 1)
+    return any(who in (None, sku) and a <= last and b >= today for who, a, b in promotions.iter_rows())
+
+
+def sku_days(pick: np.ndarray, cuts: np.ndarray, history, sku: str, today: date, k_promo: float | None = None,
+             promo_ahead: bool = False) -> float:
+    """The tail's k for a SKU today: its group's, by today's spikiness (peak / robust rate) against
+    the cuts; raised to the promotion windows' k, when they have one, if a promotion runs on one of
+    the days today … today + L + R − 1 (``promo_ahead``)."""
     r = robust_rate(history, sku, today)
     spike = peak(history, sku, today) / r if r > 0 else 0.0
-    return float(pick[int((spike > cuts).sum())])
+    k = float(pick[int((spike > cuts).sum())])
+    return max(k, float(k_promo)) if promo_ahead and k_promo is not None else k
 
 
-def pooled_days(w: pd.DataFrame, level: float, history, sku: str, today: date) -> float:
+def pooled_days(w: pd.DataFrame, level: float, history, sku: str, today: date, promo_ahead: bool = False) -> float:
     """The tail's k (days) for one SKU (:func:`tail_days` then :func:`sku_days`)."""
     from forecasting.policy import K_GRID
-    pick, cuts = tail_days(w, level, K_GRID)
-    return sku_days(pick, cuts, history, sku, today)
+    pick, cuts, k_promo = tail_days(w, level, K_GRID)
+    return sku_days(pick, cuts, history, sku, today, k_promo, promo_ahead)

@@ -52,7 +52,7 @@ def stock(values: dict[str, tuple[float, float | None]]) -> pl.DataFrame:
                         schema={"sku": pl.String, "on_hand": pl.Float64, "on_order": pl.Float64})
 
 
-NO_PROMOS = pl.DataFrame(schema={"sku": pl.String, "start_date": pl.Date})
+NO_PROMOS = pl.DataFrame(schema={"sku": pl.String, "start_date": pl.Date, "end_date": pl.Date})
 
 
 def run(sk, dl, res=None, sd=None, st=None, promos=NO_PROMOS, settings=None, **kw) -> dict[str, dict]:
@@ -186,7 +186,7 @@ def test_flags():
     promos = pl.DataFrame({"sku": [None, "late_promo", "sku_promo", "fine"],
                            "start_date": [T + timedelta(days=5), T + timedelta(days=H), T + timedelta(days=H - 1),
                                           T - timedelta(days=1)]},
-                          schema={"sku": pl.String, "start_date": pl.Date})
+                          schema={"sku": pl.String, "start_date": pl.Date}).with_columns(end_date="start_date")
     out = run(sk, daily(rates), sd=sigma_d({k: (0.0, 50) for k in sk["sku"]}), st=st, promos=promos)
     flags = {k: r["flags"] for k, r in out.items()}
     assert flags["risk"] == ["stockout_risk", "low_cover_3d", "promo_cover_15d"]
@@ -518,12 +518,13 @@ def test_window_rates_are_the_robust_rate_of_each_day():
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([0.9, 0.95, 0.98]), st.integers(1, 5), st.integers(1, 7))
 def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
-    """Random lumpy demand and forecast errors for a few SKUs, some days missing (censored): the
-    plan's pooled tail and order-up-to level equal the pandas window-by-window recomputation (each
-    window's rate from the days before it), its groups' days found by trying every combination."""
+    """Random lumpy demand and forecast errors for a few SKUs, some days missing (censored), and a few
+    promotions (store-wide or one SKU's, in the backtest and ahead, sometimes none): the plan's pooled
+    tail and order-up-to level equal the pandas window-by-window recomputation (each window's rate
+    from the days before it), its groups' days found by trying every combination."""
     import numpy as np
 
-    from tests.forecast_helpers import pooled_windows, robust_rate, sku_days, tail_days
+    from tests.forecast_helpers import pooled_windows, promo_ahead, robust_rate, sku_days, tail_days
     rng = np.random.default_rng(seed)
     names = [f"S{i}" for i in range(4)]
     units = {s: (rng.poisson(1.5, 60) * (1 + 20 * (rng.random(60) < 0.05))).astype(float).tolist() for s in names}
@@ -532,17 +533,22 @@ def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
     errors = {s: (fc[s] - np.array(units[s][-40:])).tolist() for s in names}
     res = residuals(errors)
     res = res.filter(pl.Series(rng.random(res.height) > 0.1))  # censored days: no residual
+    first = [T + timedelta(days=int(d)) for d in rng.integers(-45, 8, 4)]
+    promos = pl.DataFrame({"sku": [None if rng.random() < 0.4 else str(rng.choice(names)) for _ in first],
+                           "start_date": first, "end_date": [d + timedelta(days=int(rng.integers(0, 10))) for d in first]},
+                          schema={"sku": pl.String, "start_date": pl.Date, "end_date": pl.Date}).head(int(rng.integers(0, 5)))
     sk = skus([{"sku": s, "lead_time_days": L} for s in names])
     args = (sk, daily({s: 1.0 for s in names}), res, sigma_d({s: (0.0, 60) for s in names}))
-    out = run(*args, settings=Settings(review_period_days=R), service_level=level, history=hist)
-    plain = run(*args, settings=Settings(review_period_days=R), service_level=level)  # z·σ_L alone
-    w = pooled_windows(res, hist, {s: L for s in names}, R, T)
+    out = run(*args, promos=promos, settings=Settings(review_period_days=R), service_level=level, history=hist)
+    plain = run(*args, promos=promos, settings=Settings(review_period_days=R), service_level=level)  # z·σ_L alone
+    w = pooled_windows(res, hist, {s: L for s in names}, R, T, promos)
     tail = len(w) >= policy.MIN_WINDOWS and (w["x_lr"] - w["x_l"]).sum() > 0
-    pick, cuts = tail_days(w, level, policy.K_GRID) if tail else (None, None)
+    pick, cuts, k_promo = tail_days(w, level, policy.K_GRID) if tail else (None, None, None)
     for s in names:
         r = robust_rate(hist, s, T)
         has = tail and r > 0
-        want = sku_days(pick, cuts, hist, s, T) * r if has else plain[s]["safety_stock"]  # replaces z·σ_L
+        k = sku_days(pick, cuts, hist, s, T, k_promo, promo_ahead(promos, s, T, L + R)) if has else None
+        want = k * r if has else plain[s]["safety_stock"]  # replaces z·σ_L
         assert out[s]["safety_stock"] == pytest.approx(want, rel=1e-6, abs=1e-9)
         d_lr = plain[s]["order_up_to"] - plain[s]["safety_stock"]  # the forecast over L + R
         planned = (d_lr + (L + R) * r) / 2 if has else d_lr

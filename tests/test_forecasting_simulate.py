@@ -247,7 +247,7 @@ def test_plan_levels_are_the_products_plan_on_each_review_day():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", policy.StockUnknownWarning)
         want = policy.compute(rows, fc.daily, fc.residuals, policy.sigma_daily(con, first + timedelta(days=99)), None,
-                              pl.DataFrame(schema={"sku": pl.String, "start_date": pl.Date}),
+                              pl.DataFrame(schema={"sku": pl.String, "start_date": pl.Date, "end_date": pl.Date}),
                               policy.Settings(review_period_days=7), first + timedelta(days=107), 0.9, None,
                               series.demand(con, as_of=first + timedelta(days=106)))  # the history before that day
     assert dict(want.select("sku", "order_up_to").iter_rows()) == pytest.approx({"A": a[0, 107], "B": a[1, 107]})

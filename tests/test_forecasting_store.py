@@ -15,7 +15,7 @@ from scipy.stats import norm
 
 from data import warehouse
 from forecasting import policy, run, series, store
-from tests.forecast_helpers import pooled_days, pooled_windows, robust_rate
+from tests.forecast_helpers import pooled_days, pooled_windows, promo_ahead, robust_rate
 from tests.test_forecasting_policy import T, _run, _shop
 
 NUMERIC = [c for c in policy.COLUMNS if c not in ("sku", "name", "abc", "order_by", "flags")]
@@ -102,14 +102,23 @@ def test_replan_with_another_lead_time_uses_the_stored_errors(demo_run):
     # the pooled tail: k days of the SKU's robust rate, k from the windows of every SKU of the run
     today = f.as_of + timedelta(days=1)
     history = series.demand(con, as_of=f.as_of)
-    windows = pooled_windows(f.residuals, history, {k: 12 for k in f.skus["sku"]}, 7, today)
+    promos = con.sql("select sku, start_date, end_date from promotions").pl()
+    windows = pooled_windows(f.residuals, history, {k: 12 for k in f.skus["sku"]}, 7, today, promos)
     assert windows["sku"].nunique() > 10
-    pooled = pooled_days(windows, row["service_level"], history, sku, today) * robust_rate(history, sku, today)
-    assert pooled > 0
-    assert row["safety_stock"] == pytest.approx(pooled, rel=1e-6)  # the tail replaces z·σ_L
-    planned = (row["forecast_lead_time"] + 12 * robust_rate(history, sku, today)) / 2
-    assert row["reorder_point"] == pytest.approx(planned + pooled, rel=1e-6)
-    assert norm.ppf(row["service_level"]) * statistics.stdev(sums) != pytest.approx(pooled)
+    assert windows["promo"].sum() >= policy.MIN_WINDOWS and (~windows["promo"]).sum() >= policy.MIN_WINDOWS
+    ahead = {k: promo_ahead(promos, k, today, 12 + 7) for k in got["sku"]}
+    assert 0 < sum(ahead.values()) < len(ahead)  # a promotion ahead for some SKUs, not all: both kinds of k
+    other = [k for k in sorted(ahead) if ahead[k] != ahead[sku] and robust_rate(history, k, today) > 0]
+    for sku in (sku, other[0]):
+        row = got.filter(pl.col("sku") == sku).to_dicts()[0]
+        rate = robust_rate(history, sku, today)
+        pooled = pooled_days(windows, row["service_level"], history, sku, today, ahead[sku]) * rate
+        assert pooled > 0 or not ahead[sku]  # the demo's promotion windows need stock beyond the blend
+        assert row["safety_stock"] == pytest.approx(pooled, rel=1e-6)  # the tail replaces z·σ_L
+        planned = (row["forecast_lead_time"] + 12 * rate) / 2
+        assert row["reorder_point"] == pytest.approx(planned + pooled, rel=1e-6)
+    row = got.filter(pl.col("sku") == sku).to_dicts()[0]
+    assert norm.ppf(row["service_level"]) * statistics.stdev(sums) != pytest.approx(row["safety_stock"])
 
 
 def test_cli_records_its_overrides_and_replan_keeps_them(demo_run):

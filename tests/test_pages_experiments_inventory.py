@@ -313,7 +313,7 @@ def test_job_run_is_stored_and_shown_with_a_what_if(small_db):
     stored_fc = Forecast(fc, plan.select("sku", "abc"), res, {}, date(2026, 10, 28))
     assert_same_plan(alt, policy.plan(stored_fc, con, service_level=0.98, lead_time_days=10))
     windows = pooled_windows(res, history, {k: 10 for k in alt["sku"]}, 7, date(2026, 10, 29))
-    pick, cuts = tail_days(windows, 0.98, policy.K_GRID)
+    pick, cuts, _ = tail_days(windows, 0.98, policy.K_GRID)  # no promotions in this shop
     for r in alt.iter_rows(named=True):  # σ_L of the 10-day error sums and the pooled tail, by hand
         sums = window_sums(res, r["sku"], 10)
         assert len(sums) >= policy.MIN_WINDOWS
