@@ -451,6 +451,34 @@ def test_pooled_tail_by_hand():
     assert none["Q"]["safety_stock"] == 0
 
 
+def test_pooled_tail_promotion_windows_by_hand():
+    """The hand case above with promotions. A store-wide sale on days 3–5 (of the 10) touches the
+    2-day windows starting on days 2–5 of each SKU: 8 windows, enough to judge on their own. Their
+    review periods' demand: P's days 3–6 = 2 + 2 + 12 + 2, Q's 4 × 1, 22 in all; at 95% their
+    budget is 1.1 units. Only P's window on day 4 loses (14 − ⌈4 + 2k⌉), so k_p = 4.25 (a loss of
+    1; k = 4 loses 2). P has its own deal today: max(k_p, its tercile's 0) = 4.25 days of its rate
+    3; Q has no promotion ahead and keeps its tercile's 4.25 days of its rate 1. A sale on days 3–4
+    only touches 6 windows: too few, and P's deal today changes nothing."""
+    p = [2.0] * 10
+    p[4] = 12.0
+    errors = [0.0] * 10
+    errors[4] = -10.0
+    day = lambda d: T - timedelta(days=11 - d)  # day d of the 10 (day 10 = the day before T)
+    promos = lambda last: pl.DataFrame({"sku": [None, "P"], "start_date": [day(3), T], "end_date": [day(last), T]},
+                                       schema={"sku": pl.String, "start_date": pl.Date, "end_date": pl.Date})
+    sk = skus([{"sku": "P", "lead_time_days": 1}, {"sku": "Q", "lead_time_days": 1}])
+    args = (sk, daily({"P": 2.0, "Q": 1.0}), residuals({"P": errors, "Q": [0.0] * 10}),
+            sigma_d({"P": (3.0, 10), "Q": (0.0, 10)}))
+    kw = dict(settings=Settings(review_period_days=1), service_level=0.95, history=history({"P": p, "Q": [1.0] * 10}))
+    assert 14 - math.ceil(4 + 2 * 4.0) > 0.05 * 22 >= 14 - math.ceil(4 + 2 * 4.25)
+    out = run(*args, promos=promos(5), **kw)
+    assert out["P"]["safety_stock"] == pytest.approx(4.25 * 3)
+    assert out["P"]["order_up_to"] == pytest.approx((2 * 2 + 2 * 3) / 2 + 4.25 * 3)
+    assert out["Q"]["safety_stock"] == pytest.approx(4.25 * 1)
+    few = run(*args, promos=promos(4), **kw)
+    assert few["P"]["safety_stock"] == 0 and few["Q"]["safety_stock"] == pytest.approx(4.25)
+
+
 def test_several_service_levels_at_once_equal_one_at_a_time():
     """compute with a tuple of levels (what the replay uses): one row per SKU and level, the same
     numbers as a call per level — here on the hand case's pooled tail and a SKU without one."""
