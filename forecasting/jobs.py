@@ -21,7 +21,7 @@ Chosen design (one job per warehouse at a time):
 4. Import: the snapshot's last finished run (its forecast_runs fields and its rows of
    :data:`RUN_TABLES`: forecasts, forecast_accuracy, restock_plan, forecast_residuals) is
    copied into the app's warehouse under the job's run_id (re-keyed) in **one transaction**
-   that also sets status ``done``; readers see the previous run until
+   that also sets status ``done`` and prunes old runs' rows (forecasting.store.prune); readers see the previous run until
    the commit, then the whole new one (``warehouse.version`` moves, page caches refresh). On any
    failure the row gets status ``failed`` and a one-line message (the CLI's last stderr line).
    The temporary directory is removed either way.
@@ -44,9 +44,9 @@ from pathlib import Path
 import duckdb
 
 from data import warehouse
+from forecasting.store import RUN_TABLES, prune  # a run's rows, and their retention
 
 INPUTS = ("order_lines", "inventory", "products", "promotions", "settings")
-RUN_TABLES = ("forecasts", "forecast_accuracy", "restock_plan", "forecast_residuals")
 RUN_FIELDS = ("finished_at", "kind", "horizon", "service_level", "params", "accuracy", "skus", "message")
 TIMEOUT_S = float(os.environ.get("STOREBOARD_FORECAST_TIMEOUT", 1800))
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,6 +189,7 @@ def _import(con: duckdb.DuckDBPyConnection, snap: Path, alias: str, run_id: int)
                     names = ", ".join(cols)
                     cur.execute(f"insert into main.{t} (run_id, {names}) select ?, {names} from {alias}.{t} "
                                 "where run_id = ?", [run_id, src])
+                prune(cur)
                 cur.execute("commit")
             except Exception:
                 cur.execute("rollback")

@@ -13,6 +13,12 @@ them, :func:`replan` re-plans a stored run exactly as it was planned (σ_L from 
 run stored before schema 3 has none, and its re-plan sizes safety stock by the policy's fallback
 σ_d·√L. A plan run's ``params`` also record the ``lead_time_days`` override it was planned with
 (null = per product).
+
+Retention: every stored run (here and in the app's background job, forecasting/jobs.py) prunes,
+in its own transaction, the rows of :data:`RUN_TABLES` of the finished runs older than the newest
+:data:`KEEP_RUNS` of their kind; their ``forecast_runs`` row stays (when, who, horizon, accuracy figures) with
+status ``pruned``. A plan run is a few rows per SKU and forecast day, so without this a daily run
+on 5,000 SKUs adds about half a million rows a day.
 """
 from __future__ import annotations
 
@@ -23,6 +29,28 @@ import duckdb
 import polars as pl
 
 from forecasting import policy
+
+
+RUN_TABLES = ("forecasts", "forecast_accuracy", "restock_plan", "forecast_residuals")  # a run's rows
+KEEP_RUNS = 50  # finished runs of each kind that keep their rows
+
+
+def prune(con: duckdb.DuckDBPyConnection, keep: int | None = None) -> int:
+    """Delete the :data:`RUN_TABLES` rows of the finished runs older than the newest ``keep``
+    (default :data:`KEEP_RUNS`) of their kind (plan, backtest) and mark those runs ``pruned``,
+    inside the caller's transaction; return how many were pruned."""
+    keep = KEEP_RUNS if keep is None else keep
+    old = [r[0] for r in con.execute(
+        """select run_id from (select run_id, row_number() over (partition by kind order by run_id desc) as n
+                               from forecast_runs where status = 'done') where n > ?""", [keep]).fetchall()]
+    if old:
+        for t in RUN_TABLES:
+            con.execute(f"delete from {t} where run_id in (select unnest(?::integer[]))", [old])
+        con.execute("update forecast_runs set status = 'pruned', message = ? where run_id in "
+                    "(select unnest(?::integer[]))",
+                    [f"rows removed: only the newest {keep} finished runs of a kind keep their forecasts and plans",
+                     old])
+    return len(old)
 
 
 def finite(value):
@@ -52,7 +80,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
 def save_run(con: duckdb.DuckDBPyConnection, forecast, plan: pl.DataFrame | None, kind: str,
              service_level: float | None = None, user: str | None = None,
              lead_time_days: int | None = None) -> int:
-    """Store one run (``plan`` None for a backtest) in one transaction; return its run_id.
+    """Store one run (``plan`` None for a backtest) in one transaction, pruning old runs
+    (:func:`prune`); return its run_id.
     ``service_level`` and ``lead_time_days`` are the overrides the plan was made with (None = none)."""
     params = {**forecast.params, "lead_time_days": lead_time_days} if kind == "plan" else forecast.params
     con.execute("begin transaction")
@@ -76,6 +105,7 @@ def save_run(con: duckdb.DuckDBPyConnection, forecast, plan: pl.DataFrame | None
             policy.store_plan(con, run_id, plan)
         con.execute("update forecast_runs set status = 'done', finished_at = current_timestamp where run_id = ?",
                     [run_id])
+        prune(con)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

@@ -167,3 +167,46 @@ def test_schema_2_warehouse_migrates_and_its_old_run_falls_back(tmp_path):
     with pytest.raises(LookupError, match="not a finished plan run"):
         store.load_forecast(con, 2)
     con.close()
+
+
+def test_old_runs_keep_only_their_run_row(tmp_db, monkeypatch):
+    """Retention (store.prune, KEEP_RUNS per kind): a third plan run prunes the first — its rows
+    in forecasts, forecast_accuracy, restock_plan and forecast_residuals go, its forecast_runs row
+    stays with status 'pruned' and its accuracy; backtest runs never prune plan runs; the app's
+    background job prunes in its import too."""
+    from forecasting import jobs
+    from tests.test_forecasting_policy import _shop
+    con = warehouse.connect(tmp_db)
+    _shop(con)
+    f = run.forecast(con, 28, gbm={"max_iter": 20})
+    plan = policy.plan(f, con)
+    monkeypatch.setattr(store, "KEEP_RUNS", 2)
+
+    def rows(run_id: int) -> list[int]:
+        return [con.execute(f"select count(*) from {t} where run_id = ?", [run_id]).fetchall()[0][0]
+                for t in store.RUN_TABLES]
+
+    def status(run_id: int) -> tuple:
+        return tuple(con.execute("select status, message, accuracy is not null from forecast_runs where run_id = ?",
+                                 [run_id]).fetchall()[0])
+    ids = [store.save_run(con, f, plan, "plan") for _ in range(3)]
+    full = [f.daily.height, f.skus.height, plan.height, f.residuals.height]
+    assert full[0] > 0 and full[2] > 0
+    assert rows(ids[0]) == [0, 0, 0, 0] and rows(ids[1]) == rows(ids[2]) == full
+    state, message, has_accuracy = status(ids[0])
+    assert state == "pruned" and "newest 2 finished runs" in message and has_accuracy
+    assert status(ids[1])[0] == status(ids[2])[0] == "done"
+    with pytest.raises(LookupError):
+        store.load_forecast(con, ids[0])
+    for _ in range(3):
+        bt = store.save_run(con, f, None, "backtest")
+    assert rows(ids[1]) == full and status(ids[1])[0] == "done"  # plan runs kept: another kind
+    assert con.execute("select count(*) from forecast_runs where kind = 'backtest' and status = 'done'"
+                       ).fetchall()[0][0] == 2
+    job = jobs.start(con)  # the background job: a fresh process forecasts, the import prunes
+    jobs.wait(con, 300)
+    assert jobs.latest(con)["status"] == "done" and rows(job)[2] == plan.height
+    assert status(ids[1])[0] == "pruned" and rows(ids[1]) == [0, 0, 0, 0]
+    assert status(ids[2])[0] == "done" and rows(ids[2]) == full
+    assert rows(bt)[1] == f.skus.height  # a backtest keeps its accuracy rows
+    con.close()
