@@ -21,9 +21,10 @@ Chosen design (one job per warehouse at a time):
 4. Import: the snapshot's last finished run (its forecast_runs fields and its rows of
    :data:`RUN_TABLES`: forecasts, forecast_accuracy, restock_plan, forecast_residuals) is
    copied into the app's warehouse under the job's run_id (re-keyed) in **one transaction**
-   that also sets status ``done`` and prunes old runs' rows (forecasting.store.prune); readers see the previous run until
-   the commit, then the whole new one (``warehouse.version`` moves, page caches refresh). On any
-   failure the row gets status ``failed`` and a one-line message (the CLI's last stderr line).
+   that also sets status ``done`` and prunes old runs' rows (forecasting.store.prune); readers
+   see the previous run until the commit, then the whole new one (``warehouse.version`` moves,
+   page caches refresh). On any failure the row gets status ``failed`` and a one-line message
+   (the CLI's last stderr line).
    The temporary directory is removed either way.
 
 A ``running`` row without a live job in this process (the app was restarted mid-run) is marked

@@ -140,7 +140,8 @@ def _accuracy(p: bt.Panel, hold: int, candidates: dict[str, np.ndarray], stats: 
               abc: np.ndarray, evaluable: np.ndarray) -> dict:
     rows = np.flatnonzero(evaluable)
     overall = bt.pooled(stats, rows)
-    base = bt.pooled(bt.holdout(p, hold, bt.baseline_forecast(p, hold, candidates[bt.BASELINE].shape[1])).per_sku(), rows)
+    plain = bt.baseline_forecast(p, hold, candidates[bt.BASELINE].shape[1])  # promotions unknown to it
+    base = bt.pooled(bt.holdout(p, hold, plain).per_sku(), rows)
     overall |= {"baseline_wape": base["wape"], "baseline_wape_7d": base["wape_7d"],
                 "baseline_bias": base["bias"], "baseline_mase": base["mase"],
                 "holdout_start": p.dates(hold, hold + 1)[0].isoformat(),

@@ -562,9 +562,11 @@ def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
     res = residuals(errors)
     res = res.filter(pl.Series(rng.random(res.height) > 0.1))  # censored days: no residual
     first = [T + timedelta(days=int(d)) for d in rng.integers(-45, 8, 4)]
-    promos = pl.DataFrame({"sku": [None if rng.random() < 0.4 else str(rng.choice(names)) for _ in first],
-                           "start_date": first, "end_date": [d + timedelta(days=int(rng.integers(0, 10))) for d in first]},
-                          schema={"sku": pl.String, "start_date": pl.Date, "end_date": pl.Date}).head(int(rng.integers(0, 5)))
+    who = [None if rng.random() < 0.4 else str(rng.choice(names)) for _ in first]  # None: store-wide
+    last = [d + timedelta(days=int(rng.integers(0, 10))) for d in first]
+    promos = pl.DataFrame({"sku": who, "start_date": first, "end_date": last},
+                          schema={"sku": pl.String, "start_date": pl.Date, "end_date": pl.Date})
+    promos = promos.head(int(rng.integers(0, 5)))  # sometimes none
     sk = skus([{"sku": s, "lead_time_days": L} for s in names])
     args = (sk, daily({s: 1.0 for s in names}), res, sigma_d({s: (0.0, 60) for s in names}))
     out = run(*args, promos=promos, settings=Settings(review_period_days=R), service_level=level, history=hist)
