@@ -23,12 +23,35 @@ def pct(label: str, value: float | None, key: str, help: str | None = None) -> f
     return None if v is None else v / 100
 
 
+def stored(cur) -> tuple[dict, list[str]]:
+    """(every setting's value, the keys whose stored value is unreadable): a value that is not JSON
+    or not of its default's kind (edited outside the app) reads as its default, so this page can
+    replace it."""
+    current, broken = {}, []
+    for k, default in warehouse.DEFAULT_SETTINGS.items():
+        try:
+            v = warehouse.get_setting(cur, k)
+        except warehouse.BadSetting:
+            v = None
+        kind = (int, float) if isinstance(default, (int, float)) else type(default)
+        ok = isinstance(v, kind) and not isinstance(v, bool)
+        if ok and k == "service_levels":
+            ok = all(c in v for c in "ABC")
+        current[k] = v if ok else default
+        broken += [] if ok else [k]
+    return current, broken
+
+
 def render() -> None:
     st.title("Settings")
     with ui.connection().cursor() as cur:
-        current = {k: warehouse.get_setting(cur, k) for k in warehouse.DEFAULT_SETTINGS}
+        current, broken = stored(cur)
     targets = current["targets"] or {}
     st.caption("Every change is stored with the time and who made it (settings log); dashboards pick it up at once.")
+    if broken:
+        st.warning(f"Stored value{'s' * (len(broken) > 1)} of {', '.join(broken)} could not be read (edited outside "
+                   "the app): the form shows the default. Save to replace "
+                   f"{'them' if len(broken) > 1 else 'it'}.", icon=":material/warning:")
     with st.form("settings"):
         st.subheader("Targets")
         c = st.columns(3)
@@ -71,7 +94,8 @@ def render() -> None:
     if problems:
         st.error("Nothing was saved:\n\n" + "\n".join(f"- {ui.text_md(p)}" for p in problems), icon=":material/error:")
         return
-    changed = [k for k, v in values.items() if v != current[k]]
+    values |= {k: current[k] for k in broken if k not in values}  # not on the form: back to the default
+    changed = [k for k, v in values.items() if v != current[k] or k in broken]
     with ui.connection().cursor() as cur:
         for k in changed:
             warehouse.set_setting(cur, k, values[k], user=current_user())

@@ -23,6 +23,11 @@ class WarehouseBusy(RuntimeError):
     """The warehouse file is held by another process (usually the running app)."""
 
 
+class BadSetting(ValueError):
+    """A stored setting is not valid JSON (edited outside the app); the message names it and says
+    where to fix it."""
+
+
 # Table key columns: the grain of each canonical table (DESIGN §2).
 KEYS: dict[str, tuple[str, ...]] = {
     "order_lines": ("order_id", "line_no"),
@@ -197,9 +202,15 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 
 
 def get_setting(con: duckdb.DuckDBPyConnection, key: str):
-    """A setting's value (JSON-decoded), or its default."""
+    """A setting's value (JSON-decoded), or its default; BadSetting when the stored text is not JSON."""
     value = scalar(con, "select value from settings where key = ?", [key])
-    return json.loads(value) if value is not None else DEFAULT_SETTINGS.get(key)
+    if value is None:
+        return DEFAULT_SETTINGS.get(key)
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as e:
+        raise BadSetting(f"setting {key} in the warehouse is not valid JSON ({e.msg}, character {e.pos}): "
+                         "set it again on the Settings page") from None
 
 
 def set_setting(con: duckdb.DuckDBPyConnection, key: str, value, user: str | None = None) -> None:

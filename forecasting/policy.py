@@ -87,7 +87,6 @@ null, no stock flag is raised and a :class:`StockUnknownWarning` says "stock lev
 """
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -158,9 +157,8 @@ class Settings:
                   "promo_cover_days"):
             try:
                 values[k] = warehouse.get_setting(con, k)
-            except json.JSONDecodeError as e:
-                raise BadSettings(f"setting {k} in the warehouse is not valid JSON ({e.msg}, character {e.pos}): "
-                                  "set it again on the Settings page") from None
+            except warehouse.BadSetting as e:
+                raise BadSettings(str(e)) from None
         return cls(**values)
 
 

@@ -408,3 +408,34 @@ def test_format_rules():
     assert ui.fmt(12345.0, "count") == "12,345"
     assert ui.fmt(31.25, "score") == "31.2"
     assert ui.fmt(None, "money", "EUR") == "—"
+
+
+def test_unreadable_settings_are_named_and_the_settings_page_replaces_them(demo):
+    """Settings edited outside the app — text that is not JSON, a value of the wrong kind — make a
+    dashboard say which setting and where to fix it; the Settings page opens with the defaults, says
+    which values it could not read, and Save stores readable ones (a broken setting not on the form
+    goes back to its default)."""
+    with connect(demo) as con:
+        con.execute("insert or replace into settings (key, value) values ('service_levels', '{A: 0.98'), "
+                    "('max_bad_row_share', '\"lots\"'), ('targets', 'gross margin 35%')")
+        with pytest.raises(warehouse.BadSetting, match="service_levels .* not valid JSON"):
+            warehouse.get_setting(con, "service_levels")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()  # Overview: its KPI cards read the targets
+    assert not at.exception
+    assert [e.value for e in at.error] == ["This page could not be drawn: BadSetting: setting targets in the "
+                                           "warehouse is not valid JSON (Expecting value, character 0): set it "
+                                           "again on the Settings page"]
+    at = app(page="settings")
+    assert not at.exception and not at.error
+    assert len(at.warning) == 1 and "max_bad_row_share, service_levels, targets" in at.warning[0].value
+    assert at.number_input(key="set_sl_A").value == pytest.approx(98.0)  # the default
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.error
+    assert all(k in at.success[0].value for k in ("service_levels", "max_bad_row_share", "targets"))
+    with connect(demo) as con:
+        assert warehouse.get_setting(con, "service_levels") == {"A": 0.98, "B": 0.95, "C": 0.9}
+        assert warehouse.get_setting(con, "targets") == {"repurchase_rate": 0.25, "new_customer_share": 0.30,
+                                                         "gross_margin": 0.35, "aov_min": 100, "aov_max": 300}
+        assert warehouse.get_setting(con, "max_bad_row_share") == 0.20
+    at = app(page="settings")
+    assert not at.warning
