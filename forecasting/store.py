@@ -17,8 +17,8 @@ run stored before schema 3 has none, and its re-plan sizes safety stock by the p
 Retention: every stored run (here and in the app's background job, forecasting/jobs.py) prunes,
 in the transaction that stores it, the rows of :data:`RUN_TABLES` of the finished runs older than
 the newest :data:`KEEP_RUNS` of their kind; their ``forecast_runs`` row stays (when, who, horizon,
-accuracy figures) with status ``pruned``. A plan run is a few rows per SKU and forecast day, so without this a daily run
-on 5,000 SKUs adds about half a million rows a day.
+accuracy figures) with status ``pruned``. A plan run is a few rows per SKU and forecast day, so
+without this a daily run on 5,000 SKUs adds about half a million rows a day.
 """
 from __future__ import annotations
 
