@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 
 def _pandas(frame) -> pd.DataFrame:
@@ -46,6 +47,20 @@ def _peak(own: pd.DataFrame, day: date) -> float:
     return float(own["units"].max()) if len(own) else 0.0
 
 
+def selection_scaled(residuals, holdout_start: date | None):
+    """The residuals with the errors before ``holdout_start`` times ρ = mean |error| from
+    ``holdout_start`` on ÷ mean |error| before it, when that is above 1 (pandas, for the policy's
+    selection_scale); unchanged without a holdout start."""
+    res = _pandas(residuals)
+    if holdout_start is None:
+        return residuals
+    held = res["date"] >= holdout_start
+    rho = res.loc[held, "error"].abs().mean() / res.loc[~held, "error"].abs().mean()
+    if rho > 1:
+        res.loc[~held, "error"] *= rho
+    return pl.from_pandas(res).with_columns(pl.col("date").cast(pl.Date))
+
+
 def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date, promotions=None) -> pd.DataFrame:
     """One row per backtest window (SKU, start day s whose days s + L − 1 and s + L + R − 1 are residual
     days too, and whose rate r_s — the robust rate on day s — is positive), in (SKU, s) order: x_l,
@@ -72,28 +87,45 @@ def pooled_windows(residuals, history, lead: dict[str, int], R: int, today: date
                 a = [act.get(d, 0.0) if d in days else 0.0 for d in span]
                 e = [err.get(d, 0.0) for d in span]
                 before = sum(act.get(s - timedelta(days=i), 0.0) for i in range(1, R + 1))
+                since = sum(act.get(d, 0.0) for d in (s - timedelta(days=i) for i in range(1, R + 1)) if d in days)
                 out.append({"sku": sku, "s": s, "x_l": sum(a[:L]), "x_lr": sum(a),
                             "level": (sum(a) + sum(e) + (L + R) * rate) / 2, "rate": rate, "before": before,
-                            "spike": _peak(own, s) / rate, "earlier": s - timedelta(days=L + R),
+                            "spike": _peak(own, s) / rate, "earlier": s - timedelta(days=L + R), "since": since,
                             "promo": any(who in (None, sku) and a <= span[-1] and b >= s for who, a, b in runs)})
-    w = pd.DataFrame(out, columns=["sku", "s", "x_l", "x_lr", "level", "rate", "before", "spike", "earlier", "promo"])
+    w = pd.DataFrame(out, columns=["sku", "s", "x_l", "x_lr", "level", "rate", "before", "spike", "earlier", "since",
+                                   "promo"])
     prior = w[["sku", "s", "x_l", "x_lr", "level", "rate"]].rename(
         columns={"s": "earlier", "x_l": "p_l", "x_lr": "p_lr", "level": "p_level", "rate": "p_rate"})
-    return w.merge(prior, on=["sku", "earlier"], how="left").sort_values(["sku", "s"]).reset_index(drop=True)
+    w = w.merge(prior, on=["sku", "earlier"], how="left").sort_values(["sku", "s"]).reset_index(drop=True)
+    w.attrs["R"] = R  # for positions
+    return w
+
+
+def positions(w: pd.DataFrame, S: np.ndarray, R: int) -> np.ndarray:
+    """The position after the order on each window's first day s: S when the SKU has no window on
+    s − R, else max(S, that window's position − the units of the residual days s − R … s − 1) (stock
+    is not given back when the level falls)."""
+    pos: dict = {}
+    out = np.empty(len(w))
+    for i, (sku, s, since) in enumerate(zip(w["sku"], w["s"], w["since"])):
+        prev = pos.get((sku, s - timedelta(days=R)))
+        out[i] = S[i] if prev is None else max(S[i], prev - since)
+        pos[(sku, s)] = out[i]
+    return out
 
 
 def lost(w: pd.DataFrame, k: float) -> np.ndarray:
     """Units each window loses in its review period at k: the review period's demand beyond
-    max(S − x_l, the order placed on s), S = ⌈level + k·rate⌉, the order = min(S, (before − what
-    the window of s − L − R fell short by backorder accounting)⁺). (numpy on the columns: pandas
-    Series arithmetic made the brute force below take minutes.)"""
+    max(position − x_l, the order placed on s), S = ⌈level + k·rate⌉, position = :func:`positions`,
+    the order = min(S, (before − what the window of s − L − R fell short by backorder accounting)⁺).
+    (numpy on the columns: pandas Series arithmetic made the brute force below take minutes.)"""
     c = {name: w[name].to_numpy(dtype=float) for name in ("level", "rate", "p_level", "p_rate", "p_l", "p_lr",
                                                            "x_l", "x_lr", "before")}
     S = np.ceil(c["level"] + k * c["rate"] - 1e-9)
     sp = np.ceil(c["p_level"] + k * c["p_rate"] - 1e-9)
     short = np.nan_to_num(np.maximum(c["p_lr"] - sp, 0) - np.maximum(c["p_l"] - sp, 0))  # no such window: 0
     order = np.minimum(S, np.maximum(c["before"] - short, 0))
-    return np.maximum(c["x_lr"] - c["x_l"] - np.maximum(S - c["x_l"], order), 0)
+    return np.maximum(c["x_lr"] - c["x_l"] - np.maximum(positions(w, S, w.attrs["R"]) - c["x_l"], order), 0)
 
 
 def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -106,13 +138,12 @@ def tail_days(w: pd.DataFrame, level: float, grid: np.ndarray) -> tuple[np.ndarr
     k_promo = None
     if promo.sum() >= 8 and (w["x_lr"] - w["x_l"])[promo].sum() > 0:
         budget = (1 - level) * (w["x_lr"] - w["x_l"])[promo].sum() + 1e-9
-        k_promo = next((k for k in grid if lost(w[promo], k).sum() <= budget), grid[-1])
+        k_promo = next((k for k in grid if lost(w, k)[promo].sum() <= budget), grid[-1])
     n, groups = len(w), 3
     rank = w["spike"].rank(method="first").astype(int) - 1
     g = (rank * groups // n).to_numpy()
     cuts = np.array([w["spike"][g == i].max() for i in range(groups - 1)])
-    parts = [w[g == i] for i in range(groups)]
-    lost_at = np.array([[lost(part, k).sum() for k in grid] for part in parts])  # groups × grid
+    lost_at = np.array([np.bincount(g, weights=lost(w, k), minlength=groups) for k in grid]).T  # groups × grid
     cost = np.array([w["rate"][g == i].sum() for i in range(groups)])
     budget = (1 - level) * (w["x_lr"] - w["x_l"]).sum() + 1e-9
     best, pick = np.inf, np.full(groups, grid[-1])

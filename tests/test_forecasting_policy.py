@@ -109,6 +109,22 @@ def test_sigma_from_lead_time_errors():
     assert out["F"]["safety_stock"] == pytest.approx(z * 7 * math.sqrt(2))
 
 
+def test_selection_window_errors_scaled_to_the_holdout():
+    # errors on days T−10 … T−3 (the selection windows) have mean |e| = 1, on the holdout from T−2
+    # (3, 3) mean 3 → ρ = 3: the earlier errors ×3 → 6,0,6,0,6,0,6,0,3,3 → 2-day sums 6,6,6,6,6,6,6,3,6
+    errors = [2, 0, 2, 0, 2, 0, 2, 0, 3, 3]
+    res, held = residuals({"R": errors}), T - timedelta(days=2)
+    assert policy.selection_scale(res, held) == pytest.approx(3.0)
+    assert policy.selection_scale(res, None) == 1.0
+    assert policy.selection_scale(residuals({"R": [3, 3, 3, 1, 1]}), held) == 1.0  # a better holdout: ρ stays 1
+    args = (skus([{"sku": "R", "lead_time_days": 2}]), daily({"R": 10}), res, sigma_d({"R": (7.0, 50)}))
+    z = norm.ppf(0.9)
+    scaled = run(*args, service_level=0.9, holdout_start=held)["R"]
+    assert scaled["safety_stock"] == pytest.approx(z * statistics.stdev([6, 6, 6, 6, 6, 6, 6, 3, 6]))
+    as_is = run(*args, service_level=0.9)["R"]
+    assert as_is["safety_stock"] == pytest.approx(z * statistics.stdev([2, 2, 2, 2, 2, 2, 2, 3, 6]))
+
+
 def test_forecast_beyond_horizon_and_uneven_days():
     # horizon 5 days with P50 1,2,3,4,5 → forecast_daily 3; L = 3 → 1+2+3 = 6;
     # L + R = 10 → 15 + 5 days × 3 = 30; σ_d = 0 → SS 0.
@@ -451,6 +467,31 @@ def test_pooled_tail_by_hand():
     assert none["Q"]["safety_stock"] == 0
 
 
+def test_pooled_tail_position_carries_an_earlier_level_by_hand():
+    """L = 1, R = 1: V sells 2, 2, 6, 2, 2, 2, 2, 2, 4, 2 on days 1–10 and the backtest forecast is
+    exact but for +6 on day 7 and −4 on day 9. Windows of 2 days start on days 2–9 (r_s = the mean
+    of the days before s). Levels S = ⌈(f_lr + 2·r_s)/2 + k·r_s⌉: at k = 0, S_6 = ⌈(10 + 5.6)/2⌉ = 8,
+    S_7 = ⌈(10 + 5.33)/2⌉ = 8, S_8 = ⌈(2 + 5.14)/2⌉ = 4. Window 8's review day 9 asks 4 units.
+    Its own level leaves max(S_8 − x_l, the order placed on day 8 = day 7's 2 units) = 2 → 2 lost;
+    but the level fell: the position after day 8's review is at least window 7's 8 less day 7's 2
+    sold since = 6 (stock is not given back), so 6 − 2 = 4 on day 9: nothing lost.
+    The only other loss is window 2 (day 3 asks 6; S_2 = 6 + 2k, x_l = 2, order 2): 2 at k = 0,
+    1 at k = 0.25 (S_2 = 7). Review days' demand 22, budget at 95% 1.1 units. Spikiness (the peak
+    before s / r_s): 1, 1, 1.8 for windows 2–4 (group 0), 2, 2.14, 2.25 for 5–7 (group 1), 2.33, 2.4
+    for 8–9 (group 2); cut points 1.8 and 2.25. The cheapest choice: k_0 = 0.25 and, as window 8
+    loses nothing, k_2 = 0 (judged on its own level alone, window 8 would need k_2 = 0.75: S_8 = 6;
+    safety stock 0.75 · 2.6 = 1.95). Today r = 26/10 = 2.6 and the spikiness 6/2.6 = 2.31 > 2.25:
+    group 2, no safety stock; order-up-to = (4 + 2 · 2.6)/2 = 4.6."""
+    units = [2.0, 2, 6, 2, 2, 2, 2, 2, 4, 2]
+    errors = [0.0, 0, 0, 0, 0, 0, 6, 0, -4, 0]
+    assert math.ceil((2 + 2 * 18 / 7) / 2 + 0.5 * 18 / 7) == 5 and math.ceil((2 + 2 * 18 / 7) / 2 + 0.75 * 18 / 7) == 6
+    out = run(skus([{"sku": "V", "lead_time_days": 1}]), daily({"V": 2.0}), residuals({"V": errors}),
+              sigma_d({"V": (1.0, 10)}), settings=Settings(review_period_days=1), service_level=0.95,
+              history=history({"V": units}))["V"]
+    assert out["safety_stock"] == 0
+    assert out["order_up_to"] == pytest.approx((4 + 2 * 2.6) / 2)
+
+
 def test_pooled_tail_promotion_windows_by_hand():
     """The hand case above with promotions. A store-wide sale on days 3–5 (of the 10) touches the
     2-day windows starting on days 2–5 of each SKU: 8 windows, enough to judge on their own. Their
@@ -546,13 +587,15 @@ def test_window_rates_are_the_robust_rate_of_each_day():
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([0.9, 0.95, 0.98]), st.integers(1, 5), st.integers(1, 7))
 def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
-    """Random lumpy demand and forecast errors for a few SKUs, some days missing (censored), and a few
-    promotions (store-wide or one SKU's, in the backtest and ahead, sometimes none): the plan's pooled
-    tail and order-up-to level equal the pandas window-by-window recomputation (each window's rate
-    from the days before it), its groups' days found by trying every combination."""
+    """Random lumpy demand and forecast errors for a few SKUs, some days missing (censored), a few
+    promotions (store-wide or one SKU's, in the backtest and ahead, sometimes none) and a holdout start
+    (sometimes none): the plan's pooled tail and order-up-to level equal the pandas window-by-window
+    recomputation (each window's rate from the days before it, each window's position from the earlier
+    windows of its chain, the errors scaled by ρ), its groups' days found by trying every combination."""
     import numpy as np
 
-    from tests.forecast_helpers import pooled_windows, promo_ahead, robust_rate, sku_days, tail_days
+    from tests.forecast_helpers import (pooled_windows, promo_ahead, robust_rate, selection_scaled, sku_days,
+                                        tail_days)
     rng = np.random.default_rng(seed)
     names = [f"S{i}" for i in range(4)]
     units = {s: (rng.poisson(1.5, 60) * (1 + 20 * (rng.random(60) < 0.05))).astype(float).tolist() for s in names}
@@ -568,10 +611,13 @@ def test_pooled_tail_matches_an_independent_recomputation(seed, level, L, R):
                           schema={"sku": pl.String, "start_date": pl.Date, "end_date": pl.Date})
     promos = promos.head(int(rng.integers(0, 5)))  # sometimes none
     sk = skus([{"sku": s, "lead_time_days": L} for s in names])
+    held = None if rng.random() < 0.3 else T - timedelta(days=int(rng.integers(5, 35)))  # the run's holdout
     args = (sk, daily({s: 1.0 for s in names}), res, sigma_d({s: (0.0, 60) for s in names}))
-    out = run(*args, promos=promos, settings=Settings(review_period_days=R), service_level=level, history=hist)
-    plain = run(*args, promos=promos, settings=Settings(review_period_days=R), service_level=level)  # z·σ_L alone
-    w = pooled_windows(res, hist, {s: L for s in names}, R, T, promos)
+    out = run(*args, promos=promos, settings=Settings(review_period_days=R), service_level=level, history=hist,
+              holdout_start=held)
+    plain = run(*args, promos=promos, settings=Settings(review_period_days=R), service_level=level,
+                holdout_start=held)  # z·σ_L alone
+    w = pooled_windows(selection_scaled(res, held), hist, {s: L for s in names}, R, T, promos)
     tail = len(w) >= policy.MIN_WINDOWS and (w["x_lr"] - w["x_l"]).sum() > 0
     pick, cuts, k_promo = tail_days(w, level, policy.K_GRID) if tail else (None, None, None)
     for s in names:

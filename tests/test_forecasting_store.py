@@ -5,7 +5,7 @@ import json
 import shutil
 import statistics
 import warnings
-from datetime import timedelta
+from datetime import date, timedelta
 
 import duckdb
 import numpy as np
@@ -15,7 +15,7 @@ from scipy.stats import norm
 
 from data import warehouse
 from forecasting import policy, run, series, store
-from tests.forecast_helpers import pooled_days, pooled_windows, promo_ahead, robust_rate
+from tests.forecast_helpers import pooled_days, pooled_windows, promo_ahead, robust_rate, selection_scaled
 from tests.test_forecasting_policy import T, _run, _shop
 
 NUMERIC = [c for c in policy.COLUMNS if c not in ("sku", "name", "abc", "order_by", "flags")]
@@ -103,7 +103,8 @@ def test_replan_with_another_lead_time_uses_the_stored_errors(demo_run):
     today = f.as_of + timedelta(days=1)
     history = series.demand(con, as_of=f.as_of)
     promos = con.sql("select sku, start_date, end_date from promotions").pl()
-    windows = pooled_windows(f.residuals, history, {k: 12 for k in f.skus["sku"]}, 7, today, promos)
+    scaled = selection_scaled(f.residuals, date.fromisoformat(f.params["holdout_start"]))  # the run's own ρ
+    windows = pooled_windows(scaled, history, {k: 12 for k in f.skus["sku"]}, 7, today, promos)
     assert windows["sku"].nunique() > 10
     assert windows["promo"].sum() >= policy.MIN_WINDOWS and (~windows["promo"]).sum() >= policy.MIN_WINDOWS
     ahead = {k: promo_ahead(promos, k, today, 12 + 7) for k in got["sku"]}
