@@ -62,7 +62,7 @@ default the day after the forecast's ``as_of`` (else its first forecast day)):
     them and demand in them) — and a SKU with a promotion on one of the days today … today + L + R − 1
     gets max(k_p, its group's k). Pooled over all windows, the few before a promotion were
     outweighed by the rest: in the demo replay promotion days were served 86–88% against 95–97% on
-    other days (91.7% / 93.6% with weekly / daily review with k_p and the promotion-aware forecasts).
+    other days (now 91.6% / 93.4% with weekly / daily review, against 95.2% / 96.6%).
     No tail with fewer than ``MIN_WINDOWS`` windows with r_s > 0, R = 0, no demand in the windows,
     or r = 0 today.
 - safety_stock = k_β·r where there is a tail, else max(0, z·σ_L) (and planned demand = the
