@@ -195,16 +195,34 @@ def _sigma_lead_time(residuals: pl.DataFrame, lead: pl.DataFrame) -> pl.DataFram
     return windows.group_by("sku").agg(sigma_l=(pl.col("cs") - pl.col("cs_before")).std(), windows=pl.len())
 
 
+def holdout_of(forecast) -> date | None:
+    """The first holdout day of a forecast run (its ``params``; None for a run without a holdout)."""
+    start = (getattr(forecast, "params", None) or {}).get("holdout_start")
+    return date.fromisoformat(start) if start else None
+
+
+def _held(holdout_start: date) -> pl.Expr:
+    return pl.col("date").cast(pl.Date) >= pl.lit(holdout_start, pl.Date)
+
+
 def selection_scale(residuals: pl.DataFrame, holdout_start: date | None) -> float:
     """ρ = mean |error| on the holdout (days from ``holdout_start``) ÷ mean |error| on the selection
     windows (the days before it), at least 1; 1 without both. Each SKU's method was chosen for its
     errors on the selection windows, so those run small; the holdout took no part in the choice."""
     if holdout_start is None or residuals.height == 0:
         return 1.0
-    held = pl.col("date").cast(pl.Date) >= pl.lit(holdout_start, pl.Date)
+    held = _held(holdout_start)
     m = residuals.select(hold=pl.col("error").filter(held).abs().mean(),
                          chosen=pl.col("error").filter(~held).abs().mean()).row(0)
     return max(m[0] / m[1], 1.0) if m[0] is not None and m[1] else 1.0
+
+
+def _selection_scaled(residuals: pl.DataFrame, holdout_start: date | None) -> pl.DataFrame:
+    """The residuals with the selection windows' errors times :func:`selection_scale`."""
+    rho = selection_scale(residuals, holdout_start)
+    if rho == 1:
+        return residuals
+    return residuals.with_columns(error=pl.when(_held(holdout_start)).then("error").otherwise(pl.col("error") * rho))
 
 
 def robust_rate(history: pl.DataFrame, today: date) -> pl.DataFrame:
@@ -399,10 +417,7 @@ def compute(skus: pl.DataFrame, daily: pl.DataFrame, residuals: pl.DataFrame, si
     _check_products(skus)
     levels = settings.service_levels
     R = settings.review_period_days
-    rho = selection_scale(residuals, holdout_start)
-    if rho > 1:
-        residuals = residuals.with_columns(error=pl.when(pl.col("date").cast(pl.Date) < pl.lit(holdout_start, pl.Date))
-                                           .then(pl.col("error") * rho).otherwise(pl.col("error")))
+    residuals = _selection_scaled(residuals, holdout_start)
     base = skus.with_columns(
         L=(pl.lit(lead_time_days) if lead_time_days is not None
            else pl.col("lead_time_days").fill_null(settings.default_lead_time_days)).cast(pl.Int64),
@@ -541,10 +556,8 @@ def plan(forecast, con: duckdb.DuckDBPyConnection, service_level: float | None =
     promotions = _frame(con, "select sku, start_date, end_date from promotions")
     from forecasting import series
     history = series.demand(con, as_of=today - timedelta(days=1))
-    start = (getattr(forecast, "params", None) or {}).get("holdout_start")
     return compute(skus, daily, forecast.residuals, _sigma_d(history), stock, promotions,
-                   settings, today, service_level, lead_time_days, history,
-                   date.fromisoformat(start) if start else None)
+                   settings, today, service_level, lead_time_days, history, holdout_of(forecast))
 
 
 def store_plan(con: duckdb.DuckDBPyConnection, run_id: int, plan_frame: pl.DataFrame) -> int:

@@ -172,7 +172,7 @@ def plan_levels(con, skus: list[str], first_day, start: int, days: int, fits: di
     for SKUs that run does not forecast. Products' lead times apply unless ``lead_time_days``
     overrides them; stock levels are not needed (the replay knows the position)."""
     import warnings
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     import polars as pl
 
@@ -192,10 +192,8 @@ def plan_levels(con, skus: list[str], first_day, start: int, days: int, fits: di
         past = history.filter(pl.col("date") < today)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", policy.StockUnknownWarning)
-            start = fc.params.get("holdout_start")
             plan = policy.compute(rows, fc.daily, fc.residuals, sigma, None, promotions, settings, today,
-                                  tuple(service_levels), lead_time_days, past,
-                                  date.fromisoformat(start) if start else None)
+                                  tuple(service_levels), lead_time_days, past, policy.holdout_of(fc))
         for (s,), part in plan.partition_by("service_level", as_dict=True).items():
             i = part["sku"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
             out[s][i, t] = part["order_up_to"].to_numpy()

@@ -51,9 +51,9 @@ def selection_scaled(residuals, holdout_start: date | None):
     """The residuals with the errors before ``holdout_start`` times ρ = mean |error| from
     ``holdout_start`` on ÷ mean |error| before it, when that is above 1 (pandas, for the policy's
     selection_scale); unchanged without a holdout start."""
-    res = _pandas(residuals)
     if holdout_start is None:
         return residuals
+    res = _pandas(residuals)
     held = res["date"] >= holdout_start
     rho = res.loc[held, "error"].abs().mean() / res.loc[~held, "error"].abs().mean()
     if rho > 1:

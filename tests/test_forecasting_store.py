@@ -104,6 +104,7 @@ def test_replan_with_another_lead_time_uses_the_stored_errors(demo_run):
     history = series.demand(con, as_of=f.as_of)
     promos = con.sql("select sku, start_date, end_date from promotions").pl()
     scaled = selection_scaled(f.residuals, date.fromisoformat(f.params["holdout_start"]))  # the run's own ρ
+    assert policy.selection_scale(f.residuals, policy.holdout_of(f)) > 1  # the demo's holdout errs more
     windows = pooled_windows(scaled, history, {k: 12 for k in f.skus["sku"]}, 7, today, promos)
     assert windows["sku"].nunique() > 10
     assert windows["promo"].sum() >= policy.MIN_WINDOWS and (~windows["promo"]).sum() >= policy.MIN_WINDOWS
